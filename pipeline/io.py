@@ -86,6 +86,11 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
         frame.to_parquet(tmp, index=False)
 
 
+def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+
+
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:  # a file object stops numpy appending ".npz" to the name

@@ -1,0 +1,159 @@
+"""HLS-CMDS: heart and lung sounds recorded from a clinical manikin (Torabi et al. 2025).
+
+Layout (the official archive's, and the local copy's): ``HS/*.wav`` heart sounds,
+``LS/*.wav`` lung sounds, ``Mix/`` mixtures ``Mxxxx`` with their heart source ``Hxxxx``
+and lung source ``Lxxxx``; ``HS.csv``, ``LS.csv``, ``Mix.csv`` describe them.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.datasets.base import Dataset, Source, extract_zip
+from pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+NORMAL = "Normal"
+KINDS = ("heart", "lung", "mixture", "heart_source", "lung_source")
+SUBSETS = {  # the split's `subset` param -> kinds it keeps
+    "all": KINDS,
+    "heart": ("heart", "heart_source"),
+    "lung": ("lung", "lung_source"),
+}
+RECORD_COLUMNS = [
+    "record", "file", "kind", "sex", "location", "heart_type", "lung_type",
+    "family", "label",
+]
+_LUNG_ID_FIXES = {"_C_": "_FC_", "_G_": "_CC_"}  # LS.csv says C/G where files say FC/CC
+
+
+class HLSCMDS(Dataset):
+    name = "hls-cmds"
+    citation = (
+        "Y. Torabi, S. Shirani, J. P. Reilly, 'Descriptor: Heart and Lung Sounds Dataset "
+        "Recorded from a Clinical Manikin using Digital Stethoscope (HLS-CMDS)', IEEE Data "
+        "Descriptions, 2025, doi:10.1109/IEEEDATA.2025.3566012"
+    )
+    licence = "CC BY 4.0 (research use with citation)"
+    landing_page = "https://doi.org/10.17632/8972jxbpmp"
+    # Mendeley's whole-dataset archive (HS.zip, LS.zip, Mix.zip and the CSVs). No checksum
+    # is published for it; every file inside is checked against checksums/hls-cmds.sha256.
+    sources = (
+        Source(
+            url="https://data.mendeley.com/public-api/zip/8972jxbpmp/download/3",
+            filename="hls-cmds-v3.zip",
+        ),
+    )
+
+    def unpack(self, archive: Path, dest: Path) -> None:
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            extract_zip(archive, Path(tmp))
+            for path in sorted(Path(tmp).rglob("*")):
+                if path.suffix == ".csv":
+                    shutil.copyfile(path, dest / path.name)
+                elif path.suffix == ".zip" and path.stem in ("HS", "LS", "Mix"):
+                    _extract_flat(path, dest / path.stem)
+
+    def read_records(self, raw_dir: Path) -> pd.DataFrame:
+        return read_records(raw_dir)
+
+
+def _extract_flat(archive: Path, dest: Path) -> None:
+    """Extract ``archive`` so its wav files land directly in ``dest``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        extract_zip(archive, Path(tmp))
+        dest.mkdir(parents=True, exist_ok=True)
+        for path in Path(tmp).rglob("*"):
+            if path.is_file() and not path.name.startswith("."):
+                shutil.copyfile(path, dest / path.name)
+
+
+def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise PipelineError("metadata file not found", path)
+    try:
+        frame = pd.read_csv(path, dtype=str)
+    except Exception as exc:
+        raise PipelineError(f"not a readable CSV ({exc})", path) from exc
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise PipelineError(f"missing column(s) {missing}; found {list(frame.columns)}", path)
+    frame = frame[columns]
+    empty = frame.isna().any(axis=1)
+    if empty.any():
+        row = int(empty.idxmax()) + 2  # +1 header, +1 one-based
+        raise PipelineError(f"line {row} has empty fields", path)
+    return frame
+
+
+def _normalise_lung_ids(ids: pd.Series) -> pd.Series:
+    fixed = ids.str.strip()
+    for wrong, right in _LUNG_ID_FIXES.items():
+        fixed = fixed.str.replace(wrong, right, regex=False)
+    changed = ids[ids != fixed]
+    if len(changed):
+        log.info(
+            "LS.csv: %d lung sound IDs normalised to the file names (C->FC, G->CC, spaces), "
+            "e.g. %r -> %r", len(changed), changed.iloc[0], fixed[changed.index[0]],
+        )
+    return fixed
+
+
+def _is_normal(*types: str | None) -> bool:
+    return all(t == NORMAL for t in types if t is not None)
+
+
+def read_records(raw_dir: Path) -> pd.DataFrame:
+    """One row per audio file: what it is, where it sits, and its labels (1 = abnormal)."""
+    heart = _read_csv(raw_dir / "HS.csv", ["Gender", "Heart Sound Type", "Location", "Heart Sound ID"])
+    lung = _read_csv(raw_dir / "LS.csv", ["Gender", "Lung Sound Type", "Location", "Lung Sound ID"])
+    lung["Lung Sound ID"] = _normalise_lung_ids(lung["Lung Sound ID"])
+    mix = _read_csv(
+        raw_dir / "Mix.csv",
+        ["Gender", "Heart Sound Type", "Lung Sound Type", "Location",
+         "Heart Sound ID", "Lung Sound ID", "Mixed Sound ID"],
+    )
+    rows = []
+
+    def add(folder, ident, kind, sex, location, heart_type=None, lung_type=None, family=None):
+        rows.append(dict(
+            record=f"{folder}/{ident}", file=f"{folder}/{ident}.wav", kind=kind, sex=sex,
+            location=location, heart_type=heart_type, lung_type=lung_type, family=family,
+            label=int(not _is_normal(heart_type, lung_type)),
+        ))
+
+    heart = heart.apply(lambda col: col.str.strip())
+    mix = mix.apply(lambda col: col.str.strip())
+    lung = lung.apply(lambda col: col.str.strip())
+    for r in heart.itertuples(index=False):
+        add("HS", r[3], "heart", r[0], r[2], heart_type=r[1])
+    for r in lung.itertuples(index=False):
+        add("LS", r[3], "lung", r[0], r[2], lung_type=r[1])
+    for sex, htype, ltype, loc, hid, lid, mid in mix.itertuples(index=False):
+        add("Mix", mid, "mixture", sex, loc, heart_type=htype, lung_type=ltype, family=mid)
+        add("Mix", hid, "heart_source", sex, loc, heart_type=htype, family=mid)
+        add("Mix", lid, "lung_source", sex, loc, lung_type=ltype, family=mid)
+    records = pd.DataFrame(rows)
+    _check_files(records, raw_dir)
+    return records.sort_values("file", ignore_index=True)[RECORD_COLUMNS]
+
+
+def _check_files(records: pd.DataFrame, raw_dir: Path) -> None:
+    dupes = records["file"][records["file"].duplicated()]
+    if len(dupes):
+        raise PipelineError(f"metadata lists {dupes.iloc[0]} more than once", raw_dir)
+    for rel in records["file"]:
+        if not (raw_dir / rel).is_file():
+            raise PipelineError("audio file listed in the metadata is missing", raw_dir / rel)
+    listed = set(records["file"])
+    for path in sorted(raw_dir.rglob("*.wav")):
+        rel = path.relative_to(raw_dir).as_posix()
+        if rel not in listed:
+            raise PipelineError("audio file not described by HS.csv, LS.csv or Mix.csv", path)

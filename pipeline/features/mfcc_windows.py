@@ -1,0 +1,71 @@
+"""MFCCs over fixed-length windows of a recording: one feature vector per window.
+
+A 15 s recording with 3 s windows every 1.5 s gives 9 vectors. Each vector summarises
+the window's MFCC frames by the mean and standard deviation of every coefficient
+(``pooling: mean_std``: insensitive to where in the window a beat or breath falls), or
+keeps every frame (``pooling: flatten``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from pipeline.audio import read_audio
+from pipeline.features.spectral import Backend, MelSettings, mfcc
+
+
+@dataclass(frozen=True)
+class MFCCWindows:
+    sample_rate: int
+    window_s: float
+    hop_s: float
+    n_mfcc: int
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    pooling: Literal["mean_std", "flatten"] = "mean_std"
+    backend: Backend = "librosa"
+
+    def __post_init__(self) -> None:
+        if self.hop_s <= 0 or self.window_s <= 0:
+            raise ValueError(f"window_s and hop_s must be positive: {self}")
+        if self.pooling not in ("mean_std", "flatten"):
+            raise ValueError(f"pooling must be 'mean_std' or 'flatten', got {self.pooling!r}")
+
+    @property
+    def mel(self) -> MelSettings:
+        return MelSettings(self.sample_rate, self.n_fft, self.hop_length, self.n_mels)
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_s * self.sample_rate))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.hop_s * self.sample_rate))
+
+
+def frame_windows(y: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """(samples,) -> (n_windows, window): every full window starting at multiples of hop."""
+    if len(y) < window:
+        return np.empty((0, window), dtype=y.dtype)
+    count = 1 + (len(y) - window) // hop
+    return np.stack([y[i * hop : i * hop + window] for i in range(count)])
+
+
+def window_features(windows: np.ndarray, cfg: MFCCWindows) -> np.ndarray:
+    """(n_windows, samples) -> (n_windows, n_features) float32."""
+    coeffs = mfcc(windows, cfg.mel, cfg.n_mfcc, backend=cfg.backend)  # (n, n_mfcc, frames)
+    if cfg.pooling == "flatten":
+        return coeffs.reshape(len(coeffs), -1)
+    return np.concatenate([coeffs.mean(axis=-1), coeffs.std(axis=-1)], axis=1)
+
+
+def recording_features(path: str | Path, cfg: MFCCWindows) -> np.ndarray:
+    """Read one recording (checked: rate, mono, at least one window) and featurise it."""
+    y, _ = read_audio(path, expected_sr=cfg.sample_rate, min_seconds=cfg.window_s)
+    return window_features(frame_windows(y, cfg.window_samples, cfg.hop_samples), cfg)

@@ -1,0 +1,80 @@
+"""Stage 5: a decision threshold from validation scores only.
+
+Autoencoders see only normal sounds in validation, so their threshold is a point of
+the normal error distribution: ``percentile`` (its q-th percentile) or ``mean_std``
+(mean + k standard deviations). Classifiers have labelled validation data and may
+use ``youden`` (maximise sensitivity + specificity - 1; the same point maximises the
+ICBHI score (Se + Sp) / 2) or a ``fixed`` value. Scores are aggregated per unit
+(``aggregate``) first, exactly as evaluate and predict aggregate them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+from sklearn.metrics import roc_curve
+
+from pipeline.errors import PipelineError
+from pipeline.io import write_json
+from pipeline.params import load_params
+from pipeline.scoring import aggregate_units
+from pipeline.studies import get_study
+
+METHODS = ("percentile", "mean_std", "youden", "icbhi", "fixed")
+
+
+def threshold_from_normal(errors: np.ndarray, method: str, percentile: float = 95.0,
+                          k: float = 3.0) -> float:
+    errors = np.asarray(errors, dtype=float)
+    if len(errors) == 0:
+        raise PipelineError("no validation scores to calibrate on")
+    if method == "percentile":
+        if not 0 <= percentile <= 100:
+            raise PipelineError(f"calibrate.percentile must be in [0, 100], got {percentile}")
+        return float(np.percentile(errors, percentile))
+    if method == "mean_std":
+        return float(errors.mean() + k * errors.std())
+    raise PipelineError(f"calibrate.method {method!r} needs labelled validation data")
+
+
+def threshold_youden(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The ROC point maximising tpr - fpr; ties go to the highest threshold."""
+    if len(np.unique(labels)) < 2:
+        raise PipelineError("youden calibration needs both classes in the validation split")
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    best = int(np.argmax(tpr - fpr))
+    # roc_curve flags score >= t; we flag score > t, so step just below t
+    return float(np.nextafter(thresholds[best], -np.inf))
+
+
+def threshold(frame: pd.DataFrame, method: str, cfg: dict) -> float:
+    if method not in METHODS:
+        raise PipelineError(f"calibrate.method must be one of {METHODS}, got {method!r}")
+    if method == "fixed":
+        return float(cfg["value"])
+    if method in ("youden", "icbhi"):
+        return threshold_youden(frame["label"].to_numpy(), frame["score"].to_numpy())
+    return threshold_from_normal(frame["score"].to_numpy(), method,
+                                 cfg.get("percentile", 95.0), cfg.get("k", 3.0))
+
+
+def calibrate(val_scores: pd.DataFrame, cfg: dict) -> dict:
+    """Thresholds for units (and for single windows, where units hold several)."""
+    method, how = cfg["method"], cfg.get("aggregate", "mean")
+    units = aggregate_units(val_scores, how)
+    result = {"method": method, "aggregate": how, "threshold": threshold(units, method, cfg),
+              "n_val_units": len(units)}
+    if len(units) != len(val_scores):
+        result["threshold_window"] = threshold(val_scores, method, cfg)
+        result["n_val_windows"] = len(val_scores)
+    return result
+
+
+def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
+    """Calibrate STUDY's decision threshold on its validation scores."""
+    spec = get_study(study)
+    val_scores = pd.read_parquet(Path("data/scores") / study / "val.parquet")
+    write_json(spec.model_dir / "threshold.json", calibrate(val_scores, spec.params(load_params(), "calibrate")))
