@@ -1,0 +1,90 @@
+"""Respiratory cycles as fixed-size log-mel images.
+
+Recordings come at 4, 10 and 44.1 kHz; each is read once, resampled to one rate, cut into
+its annotated cycles, and each cycle is brought to one length (tiled or zero-padded when
+short, cropped when long) so every cycle gives a spectrogram of the same shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import librosa
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline.audio import read_audio
+from pipeline.features.spectral import Backend, MelSettings, log_mel
+
+PadMode = Literal["repeat", "zeros"]
+# Named rather than left to librosa's default, which may change between releases.
+RESAMPLE_TYPE = "soxr_hq"
+
+
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """``y`` at ``target_sr``, float32."""
+    y = np.asarray(y, dtype=np.float32)
+    if orig_sr == target_sr:
+        return y
+    resampled = librosa.resample(y=y, orig_sr=orig_sr, target_sr=target_sr, res_type=RESAMPLE_TYPE)
+    return resampled.astype(np.float32, copy=False)
+
+
+def fix_length(y: np.ndarray, n_samples: int, mode: PadMode = "repeat") -> np.ndarray:
+    """Exactly ``n_samples`` long: longer input cropped, shorter tiled (repeat) or zero-padded."""
+    if mode not in ("repeat", "zeros"):
+        raise ValueError(f"unknown pad mode {mode!r}: use 'repeat' or 'zeros'")
+    if n_samples <= 0:
+        raise ValueError(f"n_samples must be positive, got {n_samples}")
+    if len(y) >= n_samples:
+        return y[:n_samples]
+    if mode == "zeros":
+        return np.pad(y, (0, n_samples - len(y)))
+    if len(y) == 0:
+        raise ValueError("cannot repeat an empty cycle")
+    return np.tile(y, -(-n_samples // len(y)))[:n_samples]
+
+
+def _cycle_samples(
+    y: np.ndarray, sample_rate: int, rows: pd.DataFrame, n_samples: int, pad_mode: PadMode
+) -> np.ndarray:
+    """(cycles, n_samples): each row's [start, end) of ``y``, fixed to ``n_samples``."""
+    return np.stack([
+        fix_length(y[round(start * sample_rate):round(end * sample_rate)], n_samples, pad_mode)
+        for start, end in zip(rows["start"], rows["end"])
+    ])
+
+
+def cycle_log_mels(
+    cycles: pd.DataFrame,
+    folder: str | Path,
+    *,
+    target_sr: int,
+    cycle_s: float,
+    pad_mode: PadMode,
+    mel: MelSettings,
+    backend: Backend = "librosa",
+) -> np.ndarray:
+    """(N, 1, n_mels, frames) float32 log-mels, one per row of the cycle table, in its order.
+
+    ``cycles`` needs audio_path (relative to ``folder``), sample_rate, start and end, as
+    ``pipeline.datasets.icbhi.build_cycle_table`` gives them.
+    """
+    if mel.sample_rate != target_sr:
+        raise ValueError(f"mel settings are for {mel.sample_rate} Hz, cycles are at {target_sr} Hz")
+    folder = Path(folder)
+    n_samples = round(cycle_s * target_sr)
+    frames = 1 + n_samples // mel.hop_length  # centred frames, as log_mel computes them
+    features = np.empty((len(cycles), 1, mel.n_mels, frames), dtype=np.float32)
+    table = cycles.reset_index(drop=True)
+    by_recording = table.groupby("audio_path", sort=False).indices
+    for audio_path, positions in tqdm(by_recording.items(), desc="cycle log-mels",
+                                      unit="recording"):
+        rows = table.iloc[positions]
+        expected_sr = int(rows["sample_rate"].iloc[0])
+        y, sr = read_audio(folder / audio_path, expected_sr=expected_sr, channels=1)
+        segments = _cycle_samples(resample(y, sr, target_sr), target_sr, rows, n_samples, pad_mode)
+        features[positions, 0] = log_mel(segments, mel, backend)
+    return features

@@ -1,0 +1,52 @@
+"""Pieces the spectrogram models share: an input check and SpecAugment-style masking.
+
+The masking follows Park et al. (2019) on (N, 1, n_mels, frames) spectrograms. A model
+holds it as its first layer, so it acts in training mode only and its settings
+travel with the model's constructor arguments. Masked cells take the example's mean
+rather than 0: on unstandardised dB input 0 is an arbitrary loud level, not "nothing".
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _band_mask(n: int, size: int, count: int, max_width: int, device: torch.device) -> torch.Tensor:
+    """(n, size) bool: per row, ``count`` bands of random width 0..max_width at random places."""
+    widths = torch.randint(0, min(max_width, size) + 1, (n, count, 1), device=device)
+    starts = (torch.rand(n, count, 1, device=device) * (size - widths + 1)).floor()
+    positions = torch.arange(size, device=device)
+    return ((positions >= starts) & (positions < starts + widths)).any(dim=1)
+
+
+class SpecAugment(nn.Module):
+    def __init__(
+        self, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2, time_width: int = 16
+    ):
+        super().__init__()
+        if min(freq_masks, freq_width, time_masks, time_width) < 0:
+            raise ValueError("mask counts and widths must be non-negative")
+        self.freq_masks, self.freq_width = freq_masks, freq_width
+        self.time_masks, self.time_width = time_masks, time_width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        n, _, n_mels, frames = x.shape
+        freq = _band_mask(n, n_mels, self.freq_masks, self.freq_width, x.device)
+        time = _band_mask(n, frames, self.time_masks, self.time_width, x.device)
+        masked = freq[:, None, :, None] | time[:, None, None, :]
+        return torch.where(masked, x.mean(dim=(1, 2, 3), keepdim=True), x)
+
+
+def spec_augment_or_identity(settings: dict | None) -> nn.Module:
+    """The masking layer for a model's ``spec_augment`` argument (None: no masking)."""
+    return nn.Identity() if settings is None else SpecAugment(**settings)
+
+
+def check_input(x: torch.Tensor, n_mels: int, frames: int | None = None) -> None:
+    """Fail clearly on input that is not (N, 1, n_mels, frames)."""
+    expected = (1, n_mels, x.shape[-1] if frames is None else frames)
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"expected input (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
