@@ -92,6 +92,6 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:  # a file object stops numpy appending ".npz" to the name
-            np.savez_compressed(f, **arrays)
+    # a file object stops numpy appending ".npz" to the temporary name
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)

@@ -36,7 +36,7 @@ def test_one_training_step_updates_weights(name, kwargs):
     loss.backward()
     optimizer.step()
     assert torch.isfinite(loss)
-    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("name", ["simple_cnn", "cnn_gru"])

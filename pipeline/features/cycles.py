@@ -53,7 +53,7 @@ def _cycle_samples(
     """(cycles, n_samples): each row's [start, end) of ``y``, fixed to ``n_samples``."""
     return np.stack([
         fix_length(y[round(start * sample_rate):round(end * sample_rate)], n_samples, pad_mode)
-        for start, end in zip(rows["start"], rows["end"])
+        for start, end in zip(rows["start"], rows["end"], strict=True)
     ])
 
 

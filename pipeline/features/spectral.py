@@ -46,8 +46,8 @@ class MelSettings:
 
 def torchaudio_available() -> bool:
     try:
-        import torchaudio  # noqa: F401  (CUDA-only wheels fail to import on CPU torch)
-    except Exception:
+        import torchaudio  # noqa: F401
+    except (ImportError, OSError, RuntimeError):  # CUDA-only wheels fail on a CPU torch
         return False
     return True
 
@@ -65,19 +65,18 @@ def _log_mel_librosa(y: np.ndarray, s: MelSettings) -> np.ndarray:
 @functools.lru_cache(maxsize=16)
 def _mel_matrix(s: MelSettings) -> torch.Tensor:
     """(n_freqs, n_mels) Slaney filterbank, as torchaudio lays it out."""
-    try:
+    if torchaudio_available():
         import torchaudio.functional as AF
 
         return AF.melscale_fbanks(
             s.n_fft // 2 + 1, s.fmin, s.upper, s.n_mels, s.sample_rate,
             norm="slaney", mel_scale="slaney",
         )
-    except Exception:
-        weights = librosa.filters.mel(
-            sr=s.sample_rate, n_fft=s.n_fft, n_mels=s.n_mels, fmin=s.fmin, fmax=s.upper,
-            htk=False, norm="slaney",
-        )
-        return torch.from_numpy(weights.T.astype(np.float32))
+    weights = librosa.filters.mel(
+        sr=s.sample_rate, n_fft=s.n_fft, n_mels=s.n_mels, fmin=s.fmin, fmax=s.upper,
+        htk=False, norm="slaney",
+    )
+    return torch.from_numpy(weights.T.astype(np.float32))
 
 
 def _log_mel_torch(y: torch.Tensor, s: MelSettings) -> torch.Tensor:

@@ -77,4 +77,5 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     """Calibrate STUDY's decision threshold on its validation scores."""
     spec = get_study(study)
     val_scores = pd.read_parquet(Path("data/scores") / study / "val.parquet")
-    write_json(spec.model_dir / "threshold.json", calibrate(val_scores, spec.params(load_params(), "calibrate")))
+    cfg = spec.params(load_params(), "calibrate")
+    write_json(spec.model_dir / "threshold.json", calibrate(val_scores, cfg))
