@@ -96,7 +96,6 @@ class Dataset:
 
     def fetch(self, dest: Path, local_copy: Path | None, cache_dir: Path) -> dict[str, str]:
         """Fill ``dest`` with verified raw files; return ``{relative path: sha256}``."""
-        expected = self.known_checksums()
         if local_copy is not None:
             src = local_copy / self.name
             if not src.is_dir():
@@ -105,12 +104,17 @@ class Dataset:
                     "holding it, or to null to fetch from the official source",
                     src,
                 )
+            # the copy's own SHA256SUMS is authoritative (the copy may be partial or
+            # re-encoded); the shipped list covers copies without one
             sums_file = src / CHECKSUM_FILE
             if sums_file.is_file():
-                expected = {**expected, **read_checksums(sums_file.read_text(), sums_file)}
+                expected = read_checksums(sums_file.read_text(), sums_file)
             else:
-                log.warning("%s has no %s: files copied unverified", src, CHECKSUM_FILE)
+                expected = self.known_checksums()
+                if not expected:
+                    log.warning("%s has no %s: files copied unverified", src, CHECKSUM_FILE)
             return copy_verified(src, dest, expected)
+        expected = self.known_checksums()
         staging = dest.parent / f".{dest.name}.official"
         shutil.rmtree(staging, ignore_errors=True)
         try:

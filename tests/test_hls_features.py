@@ -1,0 +1,46 @@
+"""MFCC windows: counts, layout, and a clear error for a bad file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.features.mfcc_windows import MFCCWindows, frame_windows, recording_features
+from pipeline.stages.download import download
+from pipeline.stages.features import mfcc_window_table
+
+CFG = MFCCWindows(sample_rate=4000, window_s=1.0, hop_s=0.5, n_mfcc=13, n_fft=256,
+                  hop_length=64, n_mels=32)
+
+
+def test_frame_windows_counts():
+    y = np.arange(15 * 4000, dtype=np.float32)  # 15 s at 4 kHz
+    windows = frame_windows(y, window=3 * 4000, hop=int(1.5 * 4000))
+    assert windows.shape == (9, 12000)
+    assert windows[1, 0] == 6000 and windows[-1, -1] == 15 * 4000 - 1  # last window ends the file
+    assert frame_windows(y[:100], 200, 100).shape == (0, 200)
+
+
+def test_window_table(hls_copy, tmp_path):
+    records = download("hls-cmds", tmp_path / "raw", tmp_path / "r.parquet", hls_copy)
+    table = mfcc_window_table(records, tmp_path / "raw", CFG)
+    assert len(table) == len(records) * 7  # 4 s, 1 s windows every 0.5 s
+    assert list(table.columns[:3]) == ["record", "window", "start_s"]
+    assert table.shape[1] == 3 + 2 * 13  # mean and std of each coefficient
+    assert np.isfinite(table.filter(like="f0").to_numpy()).all()
+
+
+def test_flatten_pooling_keeps_every_frame(hls_copy):
+    flat = MFCCWindows(**{**CFG.__dict__, "pooling": "flatten"})
+    feats = recording_features(hls_copy / "hls-cmds" / "HS" / "F_N_RC.wav", flat)
+    assert feats.shape == (7, 13 * (4000 // 64 + 1))
+
+
+def test_truncated_recording_is_named(hls_copy, tmp_path):
+    records = download("hls-cmds", tmp_path / "raw", tmp_path / "r.parquet", hls_copy)
+    bad = tmp_path / "raw" / "LS" / "F_N_RMA.wav"
+    bad.write_bytes(bad.read_bytes()[:3000])
+    with pytest.raises(PipelineError, match="truncated") as info:
+        mfcc_window_table(records, tmp_path / "raw", CFG)
+    assert info.value.path == bad
