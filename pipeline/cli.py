@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Callable
 
 import typer
 
+from pipeline import predict
 from pipeline.errors import PipelineError
-from pipeline.stages import calibrate, download, evaluate, features, split, train
+from pipeline.stages import calibrate, download, evaluate, features, report, split, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -17,6 +19,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 def _stage(name: str, func: Callable) -> None:
     """Register ``func`` as a command that reports PipelineError as one clear line."""
 
+    @functools.wraps(func)  # typer reads the signature and annotations through __wrapped__
     def run(*args, **kwargs):
         try:
             return func(*args, **kwargs)
@@ -24,8 +27,6 @@ def _stage(name: str, func: Callable) -> None:
             typer.secho(f"error: {exc}", err=True, fg="red")
             sys.exit(1)
 
-    run.__signature__ = __import__("inspect").signature(func)
-    run.__doc__ = func.__doc__
     app.command(name)(run)
 
 
@@ -42,3 +43,5 @@ _stage("split", split.command)
 _stage("train", train.command)
 _stage("calibrate", calibrate.command)
 _stage("evaluate", evaluate.command)
+_stage("report", report.command)
+_stage("predict", predict.command)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
+import soundfile as sf
 import yaml
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from tests.hls_fixture import make_hls_copy, tone, write_wav
 
 PARAMS = {
     "features": {"backend": "librosa", "sample_rate": 4000, "window_s": 1.0, "hop_s": 0.5,
@@ -33,16 +38,26 @@ def _invoke(*args):
     return result
 
 
-def test_stages_end_to_end(hls_copy, tmp_path, monkeypatch):
-    project = tmp_path / "project"
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project folder where every HLS-CMDS stage has run once, on a generated copy."""
+    root = tmp_path_factory.mktemp("hls")
+    copy = root / "copy"
+    make_hls_copy(copy)
+    project = root / "project"
     project.mkdir()
-    monkeypatch.chdir(project)
-    _write_params(project, hls_copy)
-    for stage in ("download", "features", "split"):
-        _invoke(stage, "hls-cmds")
-    for stage in ("train", "calibrate", "evaluate"):
-        _invoke(stage, "hls_ae")
+    _write_params(project, copy)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        for stage in ("download", "features", "split"):
+            _invoke(stage, "hls-cmds")
+        for stage in ("train", "calibrate", "evaluate"):
+            _invoke(stage, "hls_ae")
+        _invoke("report")
+    return project
 
+
+def test_stage_outputs(project):
     metrics = json.loads((project / "metrics" / "hls_ae.json").read_text())
     for key in ("auroc", "pauc", "auprc", "sensitivity", "specificity", "f1", "accuracy",
                 "mean_error_normal", "mean_error_abnormal", "separation", "auroc_ci_low",
@@ -73,3 +88,52 @@ def test_a_bad_file_is_one_clear_error_line(hls_copy, tmp_path, monkeypatch):
     assert "M_AF_A.wav" in result.output and "checksum mismatch" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "data" / "raw" / "hls-cmds").exists()
+
+
+def test_report_is_offline_and_lists_the_study(project):
+    page = (project / "reports/index.html").read_text()
+    assert "http://" not in page and "https://" not in page  # nothing links or loads out
+    assert "<script" not in page
+    assert "hls_ae" in page and "data:image/png;base64," in page
+    assert "hls_ae" in (project / "reports/summary.md").read_text()
+    card = (project / "reports/model_cards/hls_ae.md").read_text()
+    for heading in ("## Data", "## Split", "## Model", "## Calibrated threshold",
+                    "## Test metrics", "## Known limitations"):
+        assert heading in card
+
+
+def test_predict_scores_good_files_and_names_bad_ones(project, monkeypatch):
+    monkeypatch.chdir(project)
+    inputs = project / "inputs"
+    write_wav(inputs / "normal.wav", tone(100, abnormal=False))
+    write_wav(inputs / "abnormal.wav", tone(101, abnormal=True))
+    (inputs / "notes.wav").write_text("not audio")
+    (inputs / "empty.wav").write_bytes(b"")
+    sf.write(inputs / "stereo.wav", np.zeros((8000, 2), np.float32), 4000)
+    write_wav(inputs / "short.wav", tone(102, abnormal=False)[:1000])  # 0.25 s < one window
+    files = ["normal.wav", "abnormal.wav", "notes.wav", "empty.wav", "stereo.wav", "short.wav",
+             "missing.wav"]
+    result = CliRunner().invoke(app, ["predict", "--study", "hls_ae", "--json",
+                                      *[str(inputs / f) for f in files]])
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    scored = {Path(r["file"]).name: r for r in payload["results"]}
+    assert set(scored) == {"normal.wav", "abnormal.wav"}
+    threshold = json.loads((project / "models/hls_ae/threshold.json").read_text())["threshold"]
+    for r in scored.values():
+        assert r["decision"] == ("abnormal" if r["score"] > threshold else "normal")
+    errors = {Path(e["file"]).name: e["error"] for e in payload["errors"]}
+    assert set(errors) == {"notes.wav", "empty.wav", "stereo.wav", "short.wav", "missing.wav"}
+    assert "channel" in errors["stereo.wav"] and "shorter" in errors["short.wav"]
+    assert "not found" in errors["missing.wav"]
+
+
+def test_predict_uses_the_training_features(project, monkeypatch):
+    """Scoring a test recording through predict gives the score evaluate recorded."""
+    monkeypatch.chdir(project)
+    scores = pd.read_parquet(project / "data/scores/hls_ae/test.parquet")
+    record = scores["unit"].iloc[0]
+    expected = scores.loc[scores["unit"] == record, "score"].mean()
+    path = project / "data/raw/hls-cmds" / f"{record}.wav"
+    result = _invoke("predict", "--study", "hls_ae", "--json", str(path))
+    assert json.loads(result.stdout)["results"][0]["score"] == pytest.approx(expected, rel=1e-5)

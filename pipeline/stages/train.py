@@ -66,7 +66,10 @@ def train(study: Study, params: dict) -> tuple[torch.nn.Module, pd.DataFrame, pd
              len(x_train), len(x_val))
     model, history = fit(model, objective, (x_train, train_set.y), (x_val, val_set.y), cfg)
     val_scores = predict_scores(model, objective, x_val, resolve_device(cfg.device))
-    checkpoint_extra = {"scaler": scaler.state(), "objective": study.objective, "study": study.name}
+    checkpoint_extra = {
+        "scaler": scaler.state(), "objective": study.objective, "study": study.name,
+        "features": study.params(params, study.features) if study.features else None,
+    }
     return model, history, score_frame(objective, val_scores, val_set.meta), {
         "model_name": model_name, "model_kwargs": model_kwargs, **checkpoint_extra,
     }
