@@ -1,0 +1,175 @@
+"""MNIST: the four official IDX archives, checked and parsed with numpy alone.
+
+IDX layout (big-endian): a 4-byte magic ``0x0000TTNN`` (TT = 0x08 for uint8, NN = the
+number of dimensions), one uint32 per dimension, then the raw values. Every check
+names the file at fault, so a bad download reads as a clear message, not a traceback.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from pipeline.errors import PipelineError
+
+OFFICIAL_URL = "http://yann.lecun.com/exdb/mnist/"
+# Same files; the official site often refuses downloads.
+MIRROR_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+IMAGE_SHAPE = (28, 28)
+N_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Archive:
+    filename: str
+    md5: str  # as published alongside the archives
+
+
+# Keyed by the names ``read_mnist`` returns.
+ARCHIVES: dict[str, Archive] = {
+    "train_images": Archive("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    "train_labels": Archive("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+    "test_images": Archive("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+    "test_labels": Archive("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+}
+
+# The only IDX kinds MNIST uses: uint8 labels (1-D) and uint8 images (3-D).
+_MAGIC_NDIM = {0x00000801: 1, 0x00000803: 3}
+
+
+def verify_md5(path: str | Path, expected: str) -> None:
+    """Raise PipelineError naming ``path`` unless the file exists and its md5 is ``expected``."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError("file not found", path)
+    with open(path, "rb") as f:
+        actual = hashlib.file_digest(f, "md5").hexdigest()
+    if actual != expected.lower():
+        raise PipelineError(f"md5 {actual} does not match the expected {expected}", path)
+
+
+def verify_mnist(folder: str | Path) -> None:
+    """Check all four archives in ``folder`` against their published md5s."""
+    for archive in ARCHIVES.values():
+        verify_md5(Path(folder) / archive.filename, archive.md5)
+
+
+def _decompress(path: Path) -> bytes:
+    if not path.is_file():
+        raise PipelineError("file not found", path)
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    # BadGzipFile is an OSError, a cut-short stream ends in EOFError, bad deflate is zlib.error.
+    except (OSError, EOFError, zlib.error) as exc:
+        raise PipelineError(f"corrupt or truncated gzip ({exc})", path) from exc
+
+
+def parse_idx(path: str | Path) -> np.ndarray:
+    """Return the uint8 array held in a gzip-compressed IDX file (labels 1-D, images 3-D)."""
+    path = Path(path)
+    data = _decompress(path)
+    if len(data) < 4:
+        raise PipelineError(f"{len(data)} bytes: too short for an IDX header", path)
+    (magic,) = struct.unpack(">I", data[:4])
+    if magic not in _MAGIC_NDIM:
+        known = ", ".join(f"0x{m:08x}" for m in _MAGIC_NDIM)
+        raise PipelineError(f"IDX magic number 0x{magic:08x}, expected one of {known}", path)
+    ndim = _MAGIC_NDIM[magic]
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise PipelineError(f"IDX header cut short: {len(data)} of {header_size} bytes", path)
+    shape = struct.unpack(f">{ndim}I", data[4:header_size])
+    payload = len(data) - header_size
+    expected = int(np.prod(shape))
+    if payload != expected:
+        raise PipelineError(
+            f"IDX payload holds {payload} bytes, header dims {shape} need {expected}", path
+        )
+    # Copy so callers get a writable array, not a read-only view of the bytes.
+    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape).copy()
+
+
+def _read_pair(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    images_path = folder / ARCHIVES[f"{split}_images"].filename
+    labels_path = folder / ARCHIVES[f"{split}_labels"].filename
+    images, labels = parse_idx(images_path), parse_idx(labels_path)
+    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
+        raise PipelineError(
+            f"images of shape {images.shape[1:]}, expected {IMAGE_SHAPE}", images_path
+        )
+    if labels.ndim != 1:
+        raise PipelineError(f"labels of shape {labels.shape}, expected 1-D", labels_path)
+    if len(labels) != len(images):
+        raise PipelineError(
+            f"{len(labels)} labels but {images_path.name} holds {len(images)} images", labels_path
+        )
+    if labels.size and labels.max() >= N_CLASSES:
+        raise PipelineError(f"label {labels.max()} outside 0..{N_CLASSES - 1}", labels_path)
+    return images, labels
+
+
+def read_mnist(folder: str | Path) -> dict[str, np.ndarray]:
+    """Parse the four archives in ``folder``: uint8 images (N, 28, 28) and labels (N,).
+
+    Returns ``train_images``, ``train_labels``, ``test_images``, ``test_labels``.
+    Checksums are not checked here; ``verify_mnist`` does that.
+    """
+    folder = Path(folder)
+    arrays: dict[str, np.ndarray] = {}
+    for split in ("train", "test"):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = _read_pair(folder, split)
+    return arrays
+
+
+def stratified_holdout(
+    labels: np.ndarray, n_val: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split positions ``0..len(labels)-1`` into (train, validation), each class in proportion.
+
+    Both index arrays come back sorted, so they are stable to store and compare.
+    """
+    labels = np.asarray(labels)
+    if not 0 < n_val < len(labels):
+        raise ValueError(f"n_val must be between 1 and {len(labels) - 1}, got {n_val}")
+    train_idx, val_idx = train_test_split(
+        np.arange(len(labels)), test_size=n_val, stratify=labels, random_state=seed
+    )
+    return np.sort(train_idx), np.sort(val_idx)
+
+
+@dataclass(frozen=True)
+class NoveltySplit:
+    """Positions into the given train/val/test label arrays, plus the test targets."""
+
+    train_idx: np.ndarray  # seen digits only
+    val_idx: np.ndarray  # seen digits only
+    test_idx: np.ndarray  # every test image
+    test_target: np.ndarray  # 1 where the test image shows the unseen digit, else 0
+
+
+def novelty_split(
+    train_labels: np.ndarray,
+    val_labels: np.ndarray,
+    test_labels: np.ndarray,
+    unseen_digit: int,
+) -> NoveltySplit:
+    """Hold one digit out of training and validation; the test set keeps it as the novelty."""
+    if not 0 <= unseen_digit < N_CLASSES:
+        raise ValueError(f"unseen_digit must be in 0..{N_CLASSES - 1}, got {unseen_digit}")
+    test_labels = np.asarray(test_labels)
+    if not np.any(test_labels == unseen_digit):
+        raise ValueError(f"no test image shows digit {unseen_digit}: nothing novel to detect")
+    return NoveltySplit(
+        train_idx=np.flatnonzero(np.asarray(train_labels) != unseen_digit),
+        val_idx=np.flatnonzero(np.asarray(val_labels) != unseen_digit),
+        test_idx=np.arange(len(test_labels)),
+        test_target=(test_labels == unseen_digit).astype(np.uint8),
+    )
