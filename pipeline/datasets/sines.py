@@ -186,7 +186,8 @@ def generate_sines(
         (amplitude_range, frequency_range), noise_std, length,
     )  # fmt: skip
     x = 2 * np.pi * np.arange(length) / length
-    streams = dict(zip(SPLITS, map(np.random.default_rng, np.random.SeedSequence(seed).spawn(3))))
+    seeds = np.random.SeedSequence(seed).spawn(len(SPLITS))
+    streams = dict(zip(SPLITS, map(np.random.default_rng, seeds), strict=True))
     counts = {"train": n_train, "val": n_val, "test": n_test}
     series, rows = [], []
     for split in SPLITS:
@@ -197,7 +198,7 @@ def generate_sines(
             abnormal = np.sort(rng.permutation(n_test)[: round(n_test * anomaly_fraction)])
             for turn, position in enumerate(abnormal):
                 kinds[position] = anomaly_types[turn % len(anomaly_types)]
-        for (values, sines), kind in zip(drawn, kinds):
+        for (values, sines), kind in zip(drawn, kinds, strict=True):
             series.append(values if kind == "none" else ANOMALIES[kind](values, sines, rng))
             rows.append((len(rows), split, int(kind != "none"), kind))
     frame = pd.DataFrame(rows, columns=["index", "split", "label", "anomaly_type"])
