@@ -137,3 +137,16 @@ def test_predict_uses_the_training_features(project, monkeypatch):
     path = project / "data/raw/hls-cmds" / f"{record}.wav"
     result = _invoke("predict", "--study", "hls_ae", "--json", str(path))
     assert json.loads(result.stdout)["results"][0]["score"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_bad_recording_stops_features_without_partial_output(hls_copy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write_params(tmp_path, hls_copy)
+    _invoke("download", "hls-cmds")
+    bad = tmp_path / "data/raw/hls-cmds/LS/F_N_RMA.wav"
+    bad.chmod(0o644)  # DVC may have linked it read-only
+    write_wav(bad, tone(3, False), sample_rate=8000)
+    result = CliRunner().invoke(app, ["features", "hls-cmds"])
+    assert result.exit_code == 1
+    assert "F_N_RMA.wav" in result.output and "8000 Hz, expected 4000 Hz" in result.output
+    assert not (tmp_path / "data/features").exists() or not any((tmp_path / "data/features").iterdir())

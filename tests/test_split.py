@@ -72,3 +72,12 @@ def test_audit_fails_on_a_leak(records):
     leaked.loc[twin, "split"] = "train"  # identical audio now on both sides
     with pytest.raises(PipelineError, match="leaks"):
         audit(leaked)
+
+
+def test_group_by_sha_only_lets_families_apart_but_never_identical_audio(records):
+    manifest = anomaly_split(records, "all", (0.7, 0.15, 0.15), seed=0, group_by=("sha256",))
+    split_of = manifest.set_index("record")["split"]
+    assert split_of["HS/F_N_RC"] == split_of["Mix/H0001"]  # same audio, same side
+    audit(manifest)
+    with pytest.raises(PipelineError, match="group_by"):
+        anomaly_split(records, "all", (0.7, 0.15, 0.15), seed=0, group_by=("family",))

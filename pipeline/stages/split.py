@@ -64,14 +64,24 @@ def share_out(items: np.ndarray, fractions: tuple[float, float, float], seed: in
     return {"train": order[:cut_train], "val": order[cut_train:cut_val], "test": order[cut_val:]}
 
 
+GROUP_KEYS = ("sha256", "family")
+
+
 def anomaly_split(
-    records: pd.DataFrame, subset: str, fractions: tuple[float, float, float], seed: int
+    records: pd.DataFrame, subset: str, fractions: tuple[float, float, float], seed: int,
+    group_by: tuple[str, ...] = GROUP_KEYS,
 ) -> pd.DataFrame:
-    """Manifest (record, group, label, kind, sha256, group_has_abnormal, split) of ``subset``."""
+    """Manifest (record, group, label, kind, sha256, group_has_abnormal, split) of ``subset``.
+
+    ``group_by`` must include sha256 (identical audio never straddles splits); dropping
+    ``family`` lets a mixture's sources sit apart from it, to measure what that costs.
+    """
     if subset not in SUBSETS:
         raise PipelineError(f"split.subset must be one of {sorted(SUBSETS)}, got {subset!r}")
+    if "sha256" not in group_by or not set(group_by) <= set(GROUP_KEYS):
+        raise PipelineError(f"split.group_by must hold sha256 and may add family, got {list(group_by)}")
     chosen = records[records["kind"].isin(SUBSETS[subset])].reset_index(drop=True)
-    groups = connected_groups(chosen[["sha256", "family"]])
+    groups = connected_groups(chosen[list(group_by)])
     manifest = pd.DataFrame(
         {"record": chosen["record"], "group": groups, "label": chosen["label"],
          "kind": chosen["kind"], "sha256": chosen["sha256"]}
@@ -116,11 +126,13 @@ def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds
     records = pd.read_parquet(Path("data/records") / f"{dataset}.parquet")
     if dataset == "hls-cmds":
         cfg = lookup(params, "split")
-        manifest = anomaly_split(records, cfg["subset"], tuple(cfg["fractions"]), cfg["seed"])
+        manifest = anomaly_split(records, cfg["subset"], tuple(cfg["fractions"]), cfg["seed"],
+                                 tuple(cfg.get("group_by", GROUP_KEYS)))
         report = audit(manifest)
         in_abnormal_group = manifest["group_has_abnormal"]
         report.update(
             dataset=dataset, scheme="anomaly_grouped", subset=cfg["subset"], seed=cfg["seed"],
+            group_by=list(cfg.get("group_by", GROUP_KEYS)),
             normal_only_groups=int(manifest.loc[~in_abnormal_group, "group"].nunique()),
             # normal sounds that share audio or a mixture family with an abnormal one
             normal_sent_to_test_with_abnormal_group=int(
