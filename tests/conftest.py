@@ -6,7 +6,8 @@ import pytest
 
 from tests.hls_fixture import make_hls_copy
 
-SHARED_DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+# the verified data copy beside the project (integration tests skip when it is absent)
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 @pytest.fixture
@@ -15,10 +16,3 @@ def hls_copy(tmp_path) -> Path:
     root = tmp_path / "copy"
     make_hls_copy(root)
     return root
-
-
-@pytest.fixture
-def shared_datasets() -> Path:
-    if not SHARED_DATASETS.is_dir():
-        pytest.skip("../shared/datasets not present")
-    return SHARED_DATASETS.resolve()

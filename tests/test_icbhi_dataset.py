@@ -20,8 +20,9 @@ from pipeline.datasets.icbhi import (
     read_official_split,
 )
 from pipeline.errors import PipelineError
+from tests.conftest import SHARED_DATASETS
 
-REAL_ICBHI = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "icbhi"
+REAL_ICBHI = SHARED_DATASETS / "icbhi"
 
 
 # ---------------------------------------------------------------- names

@@ -20,8 +20,9 @@ from pipeline.datasets.mnist import (
     verify_mnist,
 )
 from pipeline.errors import PipelineError
+from tests.conftest import SHARED_DATASETS
 
-REAL_MNIST = Path("/work/shared/datasets/mnist")
+REAL_MNIST = SHARED_DATASETS / "mnist"
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
