@@ -10,6 +10,7 @@ ICBHI score (Se + Sp) / 2) or a ``fixed`` value. Scores are aggregated per unit
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,10 @@ from pipeline.params import load_params
 from pipeline.scoring import aggregate_units
 from pipeline.studies import get_study
 
+log = logging.getLogger(__name__)
+
 METHODS = ("percentile", "mean_std", "youden", "icbhi", "fixed")
+MIN_UNITS = 10  # fewer validation units than this make any threshold a guess: say so
 
 
 def threshold_from_normal(errors: np.ndarray, method: str, percentile: float = 95.0,
@@ -65,6 +69,9 @@ def calibrate(val_scores: pd.DataFrame, cfg: dict) -> dict:
     """Thresholds for units (and for single windows, where units hold several)."""
     method, how = cfg["method"], cfg.get("aggregate", "mean")
     units = aggregate_units(val_scores, how)
+    if len(units) < MIN_UNITS:
+        log.warning("the threshold rests on only %d validation unit(s): expect it to be unstable",
+                    len(units))
     result = {"method": method, "aggregate": how, "threshold": threshold(units, method, cfg),
               "n_val_units": len(units)}
     if len(units) != len(val_scores):
