@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from icbhi_fixture import ABSENT, PATIENTS, make_icbhi_copy, recording_name
+from tests.icbhi_fixture import ABSENT, PATIENTS, make_icbhi_copy, recording_name
 
 from pipeline.datasets import get_dataset
 from pipeline.datasets.icbhi import DATABASE_DIR, DIAGNOSIS_FILE, SPLIT_FILE, ICBHI

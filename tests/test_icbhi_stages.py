@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from icbhi_fixture import PATIENTS, TRAIN_PATIENTS, make_icbhi_copy
+from tests.icbhi_fixture import PATIENTS, TRAIN_PATIENTS, make_icbhi_copy
 
 from pipeline.datasets.icbhi import ICBHI, LABEL4
 from pipeline.errors import PipelineError
