@@ -20,9 +20,9 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def score_histogram(frame: pd.DataFrame, threshold: float, path: Path, title: str,
+def score_histogram(frame: pd.DataFrame, threshold: float | None, path: Path, title: str,
                     xlabel: str = "reconstruction error") -> None:
-    """Score distribution by class, with the calibrated threshold as a line."""
+    """Score distribution by class, with the calibrated threshold (if any) as a line."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     scores = frame["score"].to_numpy(dtype=float)
     bins = np.histogram_bin_edges(scores, bins=40)
@@ -31,7 +31,8 @@ def score_histogram(frame: pd.DataFrame, threshold: float, path: Path, title: st
         if len(part):
             ax.hist(part, bins=bins, alpha=0.6, color=colour, label=f"{name} (n={len(part)})",
                     density=True)
-    ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4g}")
+    if threshold is not None:
+        ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.4g}")
     ax.set(xlabel=xlabel, ylabel="density", title=title)
     ax.legend()
     _save(fig, path)

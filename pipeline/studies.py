@@ -1,21 +1,25 @@
 """Studies: which dataset, which params, how samples are loaded, what a score means.
 
 A study's params live under its ``root`` in params.yaml (``None``: top level, the
-HLS-CMDS reference study). Every study loads a split as ``Samples``: inputs, labels,
-and per-sample metadata whose ``unit`` column names what a decision is made on (a
-recording made of several windows, or the sample itself).
+HLS-CMDS reference study); ``shared`` names sections that sit elsewhere, for studies of
+one dataset sharing them (the ICBHI models share ``icbhi.task``, ``icbhi.calibrate``,
+``icbhi.evaluate``). Every study loads a split as ``Samples``: inputs, labels, class
+names, and per-sample metadata whose ``unit`` column names what a decision is made on
+(a recording made of several windows, or the sample itself).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.datasets.icbhi import LABEL4
+from pipeline.errors import PipelineError
 from pipeline.features.mfcc_windows import MFCCWindows, recording_features
 from pipeline.params import lookup
 
@@ -28,7 +32,8 @@ RECORDS = Path("data/records")
 class Samples:
     x: np.ndarray  # float32 inputs, first axis = samples
     y: np.ndarray  # int64 labels: 0 normal / 1 abnormal, or class ids
-    meta: pd.DataFrame  # one row per sample, with a `unit` column
+    meta: pd.DataFrame  # one row per sample, with `unit` and `label` columns
+    classes: tuple[str, ...] = ("normal", "abnormal")  # name of each label; 0 is normal
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class Study:
     dataset: str
     root: str | None
     objective: str  # "reconstruction" or "classification"
-    load: Callable[[list[str]], dict[str, Samples]]
+    load: Callable[[list[str], dict], dict[str, Samples]]  # (splits, params) -> samples
     model_inputs: Callable[[np.ndarray], dict[str, Any]]  # data-dependent model kwargs
     unit: str = "sample"  # what `meta.unit` identifies, for reports
     type_columns: tuple[str, ...] = ()  # meta columns naming abnormal types, for detection rates
@@ -47,8 +52,12 @@ class Study:
     title: str = ""  # one line for reports
     headline: tuple[str, ...] = ()  # dotted metric keys for summary tables
     limitations: tuple[str, ...] = ()  # what a reader of the numbers must know
+    group_column: str | None = None  # meta column for the per-group breakdown (by_<column>.json)
+    shared: Mapping[str, str] = field(default_factory=dict)  # section -> its dotted params key
 
     def key(self, section: str) -> str:
+        if section in self.shared:
+            return self.shared[section]
         return section if self.root is None else f"{self.root}.{section}"
 
     def params(self, params: dict, section: str) -> Any:
@@ -59,7 +68,7 @@ class Study:
         return Path("models") / self.name
 
 
-def _load_hls(splits: list[str]) -> dict[str, Samples]:
+def _load_hls(splits: list[str], params: dict) -> dict[str, Samples]:
     features = pd.read_parquet(FEATURES / "hls-cmds.parquet")
     manifest = pd.read_parquet(SPLITS / "hls-cmds.parquet", columns=["record", "split"])
     records = pd.read_parquet(
@@ -85,13 +94,64 @@ def _featurize_hls(path: Path, settings: dict) -> Samples:
     return Samples(x=x, y=np.zeros(len(x), np.int64), meta=meta)
 
 
+ICBHI_TASKS = {"binary": ("normal", "abnormal"), "multiclass": LABEL4}
+ICBHI_META = ["cycle_id", "recording", "patient", "device", "label4"]
+
+
+def icbhi_labels(index: pd.DataFrame, task: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Class ids and class names for ``task``: binary (crackle and/or wheeze = abnormal) or
+    multiclass (normal, crackle, wheeze, both: the challenge's four classes)."""
+    if task not in ICBHI_TASKS:
+        raise PipelineError(f"icbhi.task must be one of {sorted(ICBHI_TASKS)}, got {task!r}")
+    if task == "binary":
+        return index["label_binary"].to_numpy(np.int64), ICBHI_TASKS[task]
+    return index["label4"].map(LABEL4.index).to_numpy(np.int64), ICBHI_TASKS[task]
+
+
+def _load_icbhi(splits: list[str], params: dict) -> dict[str, Samples]:
+    index = pd.read_parquet(FEATURES / "icbhi.parquet")
+    with np.load(FEATURES / "icbhi.npz") as arrays:
+        x = arrays["x"]
+    if len(x) != len(index) or not np.array_equal(index["row"], np.arange(len(index))):
+        raise PipelineError("features and their index disagree (re-run `pipeline features icbhi`)",
+                            FEATURES / "icbhi.parquet")
+    manifest = pd.read_parquet(SPLITS / "icbhi.parquet", columns=["cycle_id", "split"])
+    split = index["cycle_id"].map(manifest.set_index("cycle_id")["split"])
+    if split.isna().any():
+        raise PipelineError(f"{int(split.isna().sum())} cycle(s) with features are in no split "
+                            "(re-run `pipeline split icbhi`)", SPLITS / "icbhi.parquet")
+    y, classes = icbhi_labels(index, lookup(params, "icbhi.task"))
+    out = {}
+    for name in splits:
+        rows = np.flatnonzero(split.to_numpy() == name)
+        meta = index.iloc[rows][ICBHI_META].reset_index(drop=True)
+        out[name] = Samples(x=x[rows], y=y[rows], classes=classes,
+                            meta=meta.assign(label=y[rows], unit=meta["cycle_id"]))
+    return out
+
+
+def _spectrogram_inputs(x: np.ndarray) -> dict[str, Any]:
+    return {"n_mels": int(x.shape[2]), "frames": int(x.shape[3])}
+
+
+_ICBHI_SHARED = {"task": "icbhi.task", "features": "icbhi.features", "calibrate": "icbhi.calibrate",
+                 "evaluate": "icbhi.evaluate"}
+ICBHI_LIMITATIONS = (
+    "Partial copy: 115 of the 920 recordings (53 of 126 patients, 1,053 of 6,898 cycles); "
+    "figures are not comparable with results on the full database.",
+    "Device confound: recording devices differ between splits and carry different class "
+    "mixes (on the official split most test cycles come from Litt3200, absent from "
+    "training); see the per-device breakdown.",
+    "Validation holds only a few patients, so early stopping and the threshold are noisy.",
+)
+
 STUDIES: dict[str, Study] = {
     s.name: s
     for s in (
         Study(
             name="hls_ae", dataset="hls-cmds", root=None, objective="reconstruction",
             load=_load_hls, model_inputs=lambda x: {"input_dim": int(x.shape[1])},
-            unit="recording", type_columns=("heart_type", "lung_type"),
+            unit="recording", type_columns=("heart_type", "lung_type"), group_column="kind",
             features="features", featurize_file=_featurize_hls,
             title="HLS-CMDS: MLP autoencoder on MFCC windows, trained on normal sounds only",
             headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.sensitivity",
@@ -105,6 +165,19 @@ STUDIES: dict[str, Study] = {
                 "The test set holds far more abnormal (470) than normal (58) recordings; read AUROC "
                 "with its bootstrap interval, and accuracy/F1 with that imbalance in mind.",
             ),
+        ),
+        *(
+            Study(
+                name=f"icbhi_{model}", dataset="icbhi", root=f"icbhi.{model}",
+                objective="classification", load=_load_icbhi, model_inputs=_spectrogram_inputs,
+                unit="cycle", type_columns=("label4",), group_column="device", shared=_ICBHI_SHARED,
+                features="features",
+                title=f"ICBHI 2017 respiratory cycles: {title} on log-mel spectrograms",
+                headline=("test.auroc", "test.icbhi_score", "test.sensitivity", "test.specificity",
+                          "test.accuracy", "test.f1_macro"),
+                limitations=ICBHI_LIMITATIONS,
+            )
+            for model, title in (("cnn", "SimpleCNN"), ("crnn", "CNN+GRU"))
         ),
     )
 }

@@ -135,6 +135,10 @@ class Dataset:
     def read_records(self, raw_dir: Path) -> pd.DataFrame:
         raise NotImplementedError
 
+    def read_records_and_report(self, raw_dir: Path) -> tuple[pd.DataFrame, dict]:
+        """Records and what reading them found (files present vs listed, quirks, drops)."""
+        return self.read_records(raw_dir), {}
+
 
 def extract_zip(archive: Path, dest: Path) -> None:
     try:

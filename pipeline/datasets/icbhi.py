@@ -3,6 +3,8 @@
 Layout expected under the dataset folder (as the official archive unpacks)::
 
     ICBHI_challenge_train_test.txt      <name> train|test, CRLF line ends
+    patient_diagnosis.csv               patient,diagnosis (optional; the official
+                                        ICBHI_Challenge_diagnosis.txt is saved under this name)
     ICBHI_final_database/<name>.txt     one respiratory cycle per line
     ICBHI_final_database/<name>.wav     (or .flac; audio may be missing: partial copies)
 
@@ -23,6 +25,9 @@ from __future__ import annotations
 import logging
 import math
 import re
+import shutil
+import tempfile
+import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
+from pipeline.datasets.base import Dataset, Source, extract_zip
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,7 @@ LICENCE = (
 
 DATABASE_DIR = "ICBHI_final_database"
 SPLIT_FILE = "ICBHI_challenge_train_test.txt"
+DIAGNOSIS_FILE = "patient_diagnosis.csv"  # the local copy's name for the diagnosis list
 AUDIO_EXTENSIONS = (".wav", ".flac")  # .wav first: the official format wins if both exist
 SPLITS = ("train", "test")
 
@@ -412,3 +419,87 @@ def build_cycle_table(folder: str | Path, *, min_cycle_s: float) -> tuple[pd.Dat
         },
     }
     return cycles, report
+
+
+# ---------------------------------------------------------------- the dataset adapter
+def cycle_id(recording: str, cycle_index: int) -> str:
+    """A cycle's name, unique in the database: ``<recording>:<index in its annotation file>``."""
+    return f"{recording}:{cycle_index}"
+
+
+def read_cycle_records(raw_dir: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The cycle table as the records of the download stage, and the table's report.
+
+    Adds ``cycle_id``, ``file`` (the audio path relative to ``raw_dir``, which the download
+    stage keys checksums on) and ``diagnosis`` (null where the diagnosis list is absent).
+    Keeps every cycle within its audio (``min_cycle_s`` is the features stage's param).
+    """
+    raw_dir = Path(raw_dir)
+    cycles, report = build_cycle_table(raw_dir, min_cycle_s=0.0)
+    diagnosis_path = raw_dir / DIAGNOSIS_FILE
+    diagnosis = read_diagnosis(diagnosis_path) if diagnosis_path.is_file() else {}
+    cycles.insert(0, "cycle_id", [cycle_id(r, i) for r, i in
+                                  zip(cycles["recording"], cycles["cycle_index"], strict=True)])
+    cycles["file"] = cycles["audio_path"]
+    cycles["diagnosis"] = cycles["patient"].map(diagnosis).astype("string")
+    log.info(
+        "%s: audio for %d of %d listed recordings (%d patients); %d of %d annotated cycles "
+        "have audio; dropped %d past the end of their audio",
+        "icbhi", report["recordings_present"], report["recordings_listed"],
+        report["patients_present"], report["cycles_with_audio"], report["cycles_listed"],
+        report["cycles_dropped"]["past_audio_end"],
+    )
+    report = {k: v for k, v in report.items() if k not in ("min_cycle_s", "cycles_dropped")}
+    report["cycles_dropped_past_audio_end"] = len(report["dropped_cycles"])
+    report["diagnosis_file"] = diagnosis_path.is_file()
+    return cycles, report
+
+
+def _is_recording_file(path: Path) -> bool:
+    if path.suffix not in (".txt", *AUDIO_EXTENSIONS) or not path.stem[:1].isdigit():
+        return False
+    try:
+        parse_recording_name(path.stem)
+    except PipelineError:
+        return False
+    return True
+
+
+class ICBHI(Dataset):
+    """The ICBHI 2017 Respiratory Sound Database; records are annotated respiratory cycles."""
+
+    name = "icbhi"
+    citation = LICENCE.split("Cite: ", 1)[1]
+    licence = "freely available for research, with citation"
+    landing_page = OFFICIAL_SITE
+    # No checksums are published for these files: the official download is copied
+    # unverified (the local copy is checked against its own SHA256SUMS).
+    sources = (
+        Source(url=OFFICIAL_URLS["database"], filename="ICBHI_final_database.zip"),
+        Source(url=OFFICIAL_URLS["split"], filename=SPLIT_FILE),
+        Source(url=OFFICIAL_URLS["diagnosis"], filename="ICBHI_Challenge_diagnosis.txt"),
+    )
+
+    def unpack(self, archive: Path, dest: Path) -> None:
+        """Lay an official file out as the local copy is: recordings (annotations and audio)
+        in ``ICBHI_final_database/``, other documents at the top, the diagnosis list as
+        ``patient_diagnosis.csv``."""
+        dest.mkdir(parents=True, exist_ok=True)
+        if not zipfile.is_zipfile(archive):
+            target = DIAGNOSIS_FILE if "diagnosis" in archive.name.lower() else archive.name
+            shutil.copyfile(archive, dest / target)
+            return
+        (dest / DATABASE_DIR).mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            extract_zip(archive, Path(tmp))
+            for path in sorted(Path(tmp).rglob("*")):
+                if not path.is_file() or path.name.startswith(".") or "__MACOSX" in path.parts:
+                    continue
+                folder = dest / DATABASE_DIR if _is_recording_file(path) else dest
+                shutil.copyfile(path, folder / path.name)
+
+    def read_records(self, raw_dir: Path) -> pd.DataFrame:
+        return read_cycle_records(raw_dir)[0]
+
+    def read_records_and_report(self, raw_dir: Path) -> tuple[pd.DataFrame, dict]:
+        return read_cycle_records(raw_dir)

@@ -7,6 +7,7 @@ short, cropped when long) so every cycle gives a spectrogram of the same shape.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,38 @@ from pipeline.features.spectral import Backend, MelSettings, log_mel
 PadMode = Literal["repeat", "zeros"]
 # Named rather than left to librosa's default, which may change between releases.
 RESAMPLE_TYPE = "soxr_hq"
+
+
+@dataclass(frozen=True)
+class CycleFeatures:
+    """The ``icbhi.features`` params: one rate, one cycle length, one log-mel shape."""
+
+    sample_rate: int
+    cycle_s: float
+    pad_mode: PadMode
+    n_mels: int
+    n_fft: int
+    hop_length: int
+    min_cycle_s: float = 0.0
+    fmin: float = 0.0
+    fmax: float | None = None
+    backend: Backend = "librosa"
+
+    def __post_init__(self) -> None:
+        if self.cycle_s <= 0 or self.min_cycle_s < 0:
+            raise ValueError(f"cycle_s must be positive and min_cycle_s non-negative: {self}")
+        if self.pad_mode not in ("repeat", "zeros"):
+            raise ValueError(f"pad_mode must be 'repeat' or 'zeros', got {self.pad_mode!r}")
+        self.mel  # noqa: B018 - validates the mel settings now, not mid-extraction
+
+    @property
+    def mel(self) -> MelSettings:
+        return MelSettings(self.sample_rate, self.n_fft, self.hop_length, self.n_mels,
+                           fmin=self.fmin, fmax=self.fmax)
+
+    @property
+    def frames(self) -> int:
+        return 1 + round(self.cycle_s * self.sample_rate) // self.hop_length
 
 
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

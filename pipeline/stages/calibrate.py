@@ -5,7 +5,9 @@ the normal error distribution: ``percentile`` (its q-th percentile) or ``mean_st
 (mean + k standard deviations). Classifiers have labelled validation data and may
 use ``youden`` (maximise sensitivity + specificity - 1; the same point maximises the
 ICBHI score (Se + Sp) / 2) or a ``fixed`` value. Scores are aggregated per unit
-(``aggregate``) first, exactly as evaluate and predict aggregate them.
+(``aggregate``) first, exactly as evaluate and predict aggregate them. Classifiers of
+more than two classes decide by ``argmax`` of their class probabilities: nothing is
+fitted, and ``threshold.json`` says so (``decision: argmax``, ``threshold: null``).
 """
 
 from __future__ import annotations
@@ -65,15 +67,26 @@ def threshold(frame: pd.DataFrame, method: str, cfg: dict) -> float:
                                  cfg.get("percentile", 95.0), cfg.get("k", 3.0))
 
 
+def n_classes(scores: pd.DataFrame) -> int:
+    """Classes a classifier scored (its ``prob_k`` columns); 2 for a one-score detector."""
+    return max(2, sum(c.startswith("prob_") for c in scores.columns))
+
+
 def calibrate(val_scores: pd.DataFrame, cfg: dict) -> dict:
     """Thresholds for units (and for single windows, where units hold several)."""
     method, how = cfg["method"], cfg.get("aggregate", "mean")
     units = aggregate_units(val_scores, how)
+    classes = n_classes(val_scores)
+    if classes > 2:
+        return {"decision": "argmax", "method": "argmax", "method_param": method,
+                "note": "multiclass: the most probable class is predicted; calibrate.method "
+                        "applies to binary tasks only",
+                "n_classes": classes, "aggregate": how, "threshold": None, "n_val_units": len(units)}
     if len(units) < MIN_UNITS:
         log.warning("the threshold rests on only %d validation unit(s): expect it to be unstable",
                     len(units))
-    result = {"method": method, "aggregate": how, "threshold": threshold(units, method, cfg),
-              "n_val_units": len(units)}
+    result = {"decision": "threshold", "method": method, "aggregate": how,
+              "threshold": threshold(units, method, cfg), "n_val_units": len(units)}
     if len(units) != len(val_scores):
         result["threshold_window"] = threshold(val_scores, method, cfg)
         result["n_val_windows"] = len(val_scores)

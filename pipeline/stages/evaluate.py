@@ -2,21 +2,33 @@
 
 ``metrics/<study>.json``: decisions per unit under ``test`` (a recording, for
 HLS-CMDS), per sample under ``test_windows`` where units hold several samples.
-``metrics/<study>/``: ROC points and per-unit confusion rows (DVC plots), detection
-rate per abnormal type. ``reports/<study>/``: PNG figures.
+Classifiers (ICBHI) report ``test.auroc`` (abnormal vs normal, ranked by 1 - p(normal)),
+``sensitivity``, ``specificity`` and ``icbhi_score`` (the challenge's: with four classes
+an abnormal cycle counts only when its exact class is predicted), ``accuracy``,
+``f1_macro`` and counts; the decision is the calibrated threshold (binary) or the most
+probable class (multiclass).
+``metrics/<study>/``: ROC points and per-unit confusion rows with class names (DVC
+plots), detection rate per abnormal type, sklearn's classification report, and a
+breakdown per group (``by_<group_column>.json``: per device for ICBHI, per kind of
+sound for HLS-CMDS). ``reports/<study>/``: PNG figures.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import typer
+from sklearn.metrics import accuracy_score, classification_report, f1_score, roc_auc_score
 
 from pipeline import plots
+from pipeline.classification_metrics import icbhi_score, per_group_metrics
+from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_csv, write_json, write_parquet
 from pipeline.metrics import (
-    binary_report, bootstrap_auroc_ci, detection_by_type, error_separation, roc_table,
+    binary_report, bootstrap_auroc_ci, confusion_counts, detection_by_type, error_separation,
+    roc_table,
 )
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
@@ -28,13 +40,27 @@ from pipeline.training import (
 )
 
 
-def score_test(study: Study, params: dict) -> pd.DataFrame:
+def score_test(study: Study, params: dict) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Per-sample test scores next to their metadata, and the class names."""
     model, checkpoint = load_checkpoint(study.model_dir / "model.pt")
-    test = study.load(["test"])["test"]
+    test = study.load(["test"], params)["test"]
+    trained_on = tuple(checkpoint.get("classes", test.classes))
+    if trained_on != tuple(test.classes):
+        raise PipelineError(f"the model was trained for classes {trained_on}, the test set has "
+                            f"{tuple(test.classes)} (re-run train)", study.model_dir / "model.pt")
     device = resolve_device(TrainConfig.from_params(study.params(params, "train")).device)
     objective = Reconstruction() if study.objective == "reconstruction" else Classification()
     x = Scaler.from_state(checkpoint["scaler"]).transform(test.x)
-    return score_frame(objective, predict_scores(model.to(device), objective, x, device), test.meta)
+    scores = predict_scores(model.to(device), objective, x, device)
+    return score_frame(objective, scores, test.meta), tuple(test.classes)
+
+
+def decide(units: pd.DataFrame, calibration: dict) -> np.ndarray:
+    """Predicted class ids: the most probable class (``argmax``) or score > threshold."""
+    if calibration.get("decision") == "argmax":
+        columns = sorted((c for c in units if c.startswith("prob_")), key=lambda c: int(c[5:]))
+        return units[columns].to_numpy().argmax(axis=1)
+    return (units["score"].to_numpy() > calibration["threshold"]).astype(int)
 
 
 def decision_report(frame: pd.DataFrame, threshold: float) -> dict:
@@ -59,27 +85,87 @@ def evaluate_scores(samples: pd.DataFrame, calibration: dict, cfg: dict,
     return metrics, units, detection_by_type(units, present, threshold)
 
 
+def classification_scores(samples: pd.DataFrame, calibration: dict, cfg: dict,
+                          classes: tuple[str, ...], type_columns: tuple[str, ...] = ()
+                          ) -> tuple[dict, pd.DataFrame, dict]:
+    """Metrics of a classifier from per-sample test scores and its calibration (pure).
+
+    Class 0 is normal. Sensitivity, specificity and the ICBHI score follow the challenge
+    (exact abnormal class needed); AUROC ranks abnormal against normal by ``score``
+    (1 - p(normal)). Returns the metrics, the unit table and detection per abnormal type.
+    """
+    units = aggregate_units(samples, calibration["aggregate"])
+    y, predicted = units["label"].to_numpy().astype(int), decide(units, calibration)
+    labels = list(range(len(classes)))
+    abnormal, score = (y != 0).astype(int), units["score"].to_numpy(dtype=float)
+    both = len(np.unique(abnormal)) == 2
+    challenge = icbhi_score(y, predicted)
+    test = {
+        "auroc": float(roc_auc_score(abnormal, score)) if both else float("nan"),
+        "sensitivity": challenge["sensitivity"],
+        "specificity": challenge["specificity"],
+        "icbhi_score": challenge["score"],
+        "accuracy": float(accuracy_score(y, predicted)),
+        "f1_macro": float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)),
+        "n": len(y),
+        **{f"n_{name}": int((y == k).sum()) for k, name in enumerate(classes)},
+    }
+    test["auroc_ci_low"], test["auroc_ci_high"] = bootstrap_auroc_ci(
+        abnormal, score, n_boot=cfg["bootstrap"], seed=cfg["seed"]
+    )
+    if len(classes) == 2:
+        test.update(confusion_counts(y, predicted))
+    metrics = {
+        "task": "binary" if len(classes) == 2 else "multiclass",
+        "decision": calibration.get("decision", "threshold"),
+        "threshold": calibration["threshold"],
+        "test": test,
+    }
+    flagged = units.assign(label=abnormal, score=(predicted != 0).astype(float))
+    present = [c for c in type_columns if c in units]
+    return metrics, units, detection_by_type(flagged, present, 0.5)
+
+
+def breakdown(y: np.ndarray, predicted: np.ndarray, groups: pd.Series) -> dict:
+    """Counts, accuracy, sensitivity, specificity and (Se + Sp) / 2 per group."""
+    table = per_group_metrics(y, predicted, groups.astype(str))
+    return {row.pop("group"): row for row in table.to_dict(orient="records")}
+
+
 def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
     """Evaluate STUDY on its test set: metrics, DVC plot data and figures."""
     spec = get_study(study)
     params = load_params()
     calibration = read_json(spec.model_dir / "threshold.json")
-    samples = score_test(spec, params)
-    metrics, units, by_type = evaluate_scores(
-        samples, calibration, spec.params(params, "evaluate"), spec.type_columns
-    )
+    samples, classes = score_test(spec, params)
+    cfg = spec.params(params, "evaluate")
+    if spec.objective == "classification":
+        metrics, units, by_type = classification_scores(samples, calibration, cfg, classes,
+                                                        spec.type_columns)
+        score_name = "P(abnormal) = 1 - P(normal)"
+    else:
+        metrics, units, by_type = evaluate_scores(samples, calibration, cfg, spec.type_columns)
+        score_name = "reconstruction error"
+    y, predicted = units["label"].to_numpy().astype(int), decide(units, calibration)
+    abnormal = units.assign(label=(y != 0).astype(int))
     plot_dir, figure_dir = Path("metrics") / study, Path("reports") / study
-    roc = roc_table(units["label"], units["score"])
+    roc = roc_table(abnormal["label"], abnormal["score"])
     write_parquet(Path("data/scores") / study / "test.parquet", samples)
     write_json(Path("metrics") / f"{study}.json", metrics)
     write_json(plot_dir / "roc.json", {"roc": roc.to_dict(orient="records")})
     write_json(plot_dir / "detection_by_type.json", by_type)
-    names = {0: "normal", 1: "abnormal"}
+    names = np.asarray(classes, dtype=object)
     write_csv(plot_dir / "confusion.csv", pd.DataFrame({
-        spec.unit: units["unit"],
-        "actual": units["label"].map(names),
-        "predicted": (units["score"] > metrics["threshold"]).astype(int).map(names),
+        spec.unit: units["unit"], "actual": names[y], "predicted": names[predicted],
     }))
+    write_json(plot_dir / "classification_report.json", classification_report(
+        y, predicted, labels=list(range(len(classes))), target_names=list(classes),
+        output_dict=True, zero_division=0,
+    ))
+    if spec.group_column is not None:
+        write_json(plot_dir / f"by_{spec.group_column}.json",
+                   breakdown(y, predicted, units[spec.group_column]))
     title = f"{study}: test {spec.unit}s"
-    plots.score_histogram(units, metrics["threshold"], figure_dir / "score_histogram.png", title)
+    plots.score_histogram(abnormal, metrics["threshold"], figure_dir / "score_histogram.png", title,
+                          xlabel=score_name)
     plots.roc_figure(roc, metrics["test"]["auroc"], figure_dir / "roc.png", title)

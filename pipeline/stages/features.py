@@ -1,6 +1,10 @@
-"""Stage 2: features from raw files, Parquet for tabular features.
+"""Stage 2: features from raw files, one extractor per dataset (``EXTRACTORS``).
 
-HLS-CMDS: MFCC windows, one row per window (record, window, start_s, f000...).
+HLS-CMDS: MFCC windows, one row per window (record, window, start_s, f000...), Parquet.
+ICBHI: one log-mel image per respiratory cycle, ``data/features/icbhi.npz`` (``x``: float32
+(N, 1, n_mels, frames)) with ``data/features/icbhi.parquet`` as its index (row ``i``
+describes ``x[i]``: cycle_id, patient, device, labels, official split...). Cycles shorter
+than ``min_cycle_s`` are dropped here, with a logged count.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ import pandas as pd
 import typer
 from tqdm import tqdm
 
+from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.features.mfcc_windows import MFCCWindows, recording_features
-from pipeline.io import write_parquet
+from pipeline.io import write_npz, write_parquet
 from pipeline.params import load_params, lookup
+
+FEATURES = Path("data/features")
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +40,47 @@ def mfcc_window_table(records: pd.DataFrame, raw_dir: Path, cfg: MFCCWindows) ->
     return pd.concat(frames, ignore_index=True)
 
 
+def cycle_features(records: pd.DataFrame, raw_dir: Path,
+                   cfg: CycleFeatures) -> tuple[np.ndarray, pd.DataFrame]:
+    """Log-mel images of the cycles at least ``min_cycle_s`` long, and their index.
+
+    The index keeps the records' columns (bar the file paths) in the records' order, plus
+    ``row``, the position in the array.
+    """
+    short = records["duration"] < cfg.min_cycle_s
+    if short.any():
+        log.warning("dropped %d of %d cycle(s) shorter than min_cycle_s = %g s",
+                    int(short.sum()), len(records), cfg.min_cycle_s)
+    kept = records[~short].reset_index(drop=True)
+    x = cycle_log_mels(kept, raw_dir, target_sr=cfg.sample_rate, cycle_s=cfg.cycle_s,
+                       pad_mode=cfg.pad_mode, mel=cfg.mel, backend=cfg.backend)
+    index = kept.drop(columns=[c for c in ("file", "audio_path") if c in kept])
+    index.insert(0, "row", np.arange(len(index)))
+    return x, index
+
+
+def _hls(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
+    cfg = MFCCWindows(**lookup(params, "features"))
+    table = mfcc_window_table(records, raw_dir, cfg)
+    write_parquet(FEATURES / f"{dataset}.parquet", table)
+    log.info("%s: %d windows x %d features", dataset, len(table), table.shape[1] - 3)
+
+
+def _icbhi(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
+    cfg = CycleFeatures(**lookup(params, "icbhi.features"))
+    x, index = cycle_features(records, raw_dir, cfg)
+    write_npz(FEATURES / f"{dataset}.npz", x=x)
+    write_parquet(FEATURES / f"{dataset}.parquet", index)
+    log.info("%s: %d cycles -> log-mels %s (%d Hz, %g s, pad %s)", dataset, len(index),
+             x.shape, cfg.sample_rate, cfg.cycle_s, cfg.pad_mode)
+
+
+EXTRACTORS = {"hls-cmds": _hls, "icbhi": _icbhi}
+
+
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:
     """Extract DATASET's features into data/features/."""
-    params = load_params()
-    records = pd.read_parquet(Path("data/records") / f"{dataset}.parquet")
-    raw_dir = Path("data/raw") / dataset
-    if dataset == "hls-cmds":
-        cfg = MFCCWindows(**lookup(params, "features"))
-        table = mfcc_window_table(records, raw_dir, cfg)
-        write_parquet(Path("data/features") / f"{dataset}.parquet", table)
-        log.info("%s: %d windows x %d features", dataset, len(table), table.shape[1] - 3)
-    else:
+    if dataset not in EXTRACTORS:
         raise typer.BadParameter(f"no feature extractor for dataset {dataset!r}")
+    records = pd.read_parquet(Path("data/records") / f"{dataset}.parquet")
+    EXTRACTORS[dataset](dataset, records, Path("data/raw") / dataset, load_params())

@@ -6,6 +6,13 @@ grouped first, and a group never straddles two splits: identical audio (same sha
 is one group, and so is a mixture family (Mxxxx with its sources Hxxxx/Lxxxx, which in
 turn reuse HS/LS recordings). Groups made only of normal sounds are shared out
 70/15/15 (seeded); a group holding any abnormal sound goes to test whole.
+
+ICBHI (classification, one row per respiratory cycle with features): the group is the
+patient. ``official``: the challenge's test side (made patient-disjoint by the adapter:
+patients 156 and 218, listed on both sides, each go wholly to one side), with validation
+carved from the training patients (``val_fraction``, 9:1 by default). ``grouped``: seeded
+patient-level train/val/test, stratified on ``stratify`` as far as whole patients allow
+(a seeded search over sets of whole patients, see ``hold_out_groups``).
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ import pandas as pd
 import typer
 
 from pipeline.datasets.hls_cmds import SUBSETS
+from pipeline.datasets.icbhi import LABEL4
 from pipeline.errors import PipelineError
-from pipeline.io import write_json, write_parquet
+from pipeline.io import read_json, write_json, write_parquet
 from pipeline.params import load_params, lookup
 
 log = logging.getLogger(__name__)
@@ -94,12 +102,16 @@ def anomaly_split(
     return manifest
 
 
-def audit(manifest: pd.DataFrame, group_column: str = "group") -> dict:
-    """Counts per split and label, and checks that no group (or identical audio) leaks.
+def audit(manifest: pd.DataFrame, group_column: str = "group",
+          class_column: str | None = None) -> dict:
+    """Counts per split and label (and per class of ``class_column``), and checks that no
+    group (or identical audio) leaks.
 
     Raises PipelineError if a group or a content hash appears in more than one split.
     """
     report: dict = {"counts": {}, "groups": {}}
+    if class_column is not None:
+        report["counts_by_class"] = {}
     for split in SPLITS:
         part = manifest[manifest["split"] == split]
         report["counts"][split] = {
@@ -108,6 +120,10 @@ def audit(manifest: pd.DataFrame, group_column: str = "group") -> dict:
             "total": len(part),
         }
         report["groups"][split] = int(part[group_column].nunique())
+        if class_column is not None:
+            report["counts_by_class"][split] = {
+                str(k): int(v) for k, v in part[class_column].value_counts(sort=False).items()
+            }
     for column in [group_column] + (["sha256"] if "sha256" in manifest else []):
         spread = manifest.groupby(column)["split"].nunique()
         leaks = spread[spread > 1]
@@ -120,27 +136,136 @@ def audit(manifest: pd.DataFrame, group_column: str = "group") -> dict:
     return report
 
 
+# ---------------------------------------------------------------- ICBHI: patients as groups
+ICBHI_SCHEMES = ("official", "grouped")
+MANIFEST_COLUMNS = ["cycle_id", "recording", "patient", "device", "label", "label4", "sha256",
+                    "official_split", "listed_split", "split"]
+
+
+def hold_out_groups(frame: pd.DataFrame, fraction: float, seed: int, group_column: str = "patient",
+                    stratify: str = "label4", trials: int = 1000) -> np.ndarray:
+    """Boolean mask of the rows of a seeded set of whole groups holding about ``fraction``
+    of the rows, with each class's share as close to ``fraction`` as whole groups allow.
+
+    ``trials`` seeded shuffles of the groups are each cut where their running row count
+    passes ``fraction`` (just before or just after the group that crosses it); the cut
+    with the smallest mean |held-out share - fraction| over the classes and the total wins.
+    """
+    if not 0 < fraction < 1:
+        raise PipelineError(f"split fractions must be in (0, 1), got {fraction}")
+    counts = pd.crosstab(frame[group_column], frame[stratify])  # groups x classes
+    if len(counts) < 2:
+        raise PipelineError(f"cannot hold out part of {len(counts)} {group_column}(s)")
+    matrix = counts.to_numpy(dtype=float)
+    matrix = np.hstack([matrix, matrix.sum(axis=1, keepdims=True)])  # last column: all rows
+    totals = matrix.sum(axis=0)
+    rng = np.random.default_rng(seed)
+    best_cost, best = np.inf, None
+    for _ in range(trials):
+        order = rng.permutation(len(matrix))
+        running = np.cumsum(matrix[order], axis=0)
+        crossing = int(np.searchsorted(running[:, -1], fraction * totals[-1]))
+        # at least one group held out, at least one kept
+        for taken in {max(crossing, 1), min(crossing + 1, len(matrix) - 1)}:
+            cost = float(np.abs(running[taken - 1] / totals - fraction).mean())
+            if cost < best_cost:
+                best_cost, best = cost, counts.index[order[:taken]]
+    return frame[group_column].isin(best).to_numpy()
+
+
+def patient_split(index: pd.DataFrame, scheme: str, val_fraction: float, seed: int,
+                  test_fraction: float | None = None, stratify: str = "label4") -> pd.DataFrame:
+    """Manifest (one row per cycle of the features index) with a patient-disjoint ``split``."""
+    if scheme not in ICBHI_SCHEMES:
+        raise PipelineError(f"icbhi.split.scheme must be one of {ICBHI_SCHEMES}, got {scheme!r}")
+    frame = index.reset_index(drop=True)
+    split = np.full(len(frame), "train", dtype=object)
+    if scheme == "official":
+        test = (frame["official_split"] == "test").to_numpy()
+    else:
+        if test_fraction is None:
+            raise PipelineError("icbhi.split.test_fraction is needed by the grouped scheme")
+        test = hold_out_groups(frame, test_fraction, seed, stratify=stratify)
+    split[test] = "test"
+    rest = np.flatnonzero(~test)
+    val = hold_out_groups(frame.iloc[rest], val_fraction, seed, stratify=stratify)
+    split[rest[val]] = "val"
+    manifest = frame.assign(label=frame["label_binary"], split=split)
+    return manifest[[c for c in MANIFEST_COLUMNS if c in manifest]]
+
+
+def _patients_on_both_listed_sides(download_report: dict, manifest: pd.DataFrame,
+                                   scheme: str) -> dict:
+    """How the patients listed on both official sides were handled, for the audit."""
+    present = manifest.groupby("patient")["recording"].nunique()
+    out = {}
+    for patient, moved in download_report.get("patients_moved", {}).items():
+        handling = (
+            f"kept wholly in {moved['to']}, the side holding most of their listed cycles "
+            "(ties go to train); validation is carved from training patients only"
+            if scheme == "official" else
+            "the official list is not used: the patient is one group, assigned whole to one split"
+        )
+        out[str(patient)] = {
+            "listed_cycles": moved["cycles_listed"],
+            "official_side": moved["to"],
+            "recordings_with_audio": int(present.get(int(patient), 0)),
+            "handling": handling,
+        }
+    return out
+
+
+def _split_hls(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
+    records = pd.read_parquet(Path("data/records") / f"{dataset}.parquet")
+    cfg = lookup(params, "split")
+    group_by = tuple(cfg.get("group_by", GROUP_KEYS))
+    manifest = anomaly_split(records, cfg["subset"], tuple(cfg["fractions"]), cfg["seed"], group_by)
+    report = audit(manifest)
+    in_abnormal_group = manifest["group_has_abnormal"]
+    report.update(
+        dataset=dataset, scheme="anomaly_grouped", subset=cfg["subset"], seed=cfg["seed"],
+        group_by=list(group_by),
+        normal_only_groups=int(manifest.loc[~in_abnormal_group, "group"].nunique()),
+        # normal sounds that share audio or a mixture family with an abnormal one
+        normal_sent_to_test_with_abnormal_group=int(
+            ((manifest["label"] == 0) & in_abnormal_group).sum()
+        ),
+    )
+    return manifest, report
+
+
+def _split_icbhi(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
+    index = pd.read_parquet(Path("data/features") / f"{dataset}.parquet")
+    cfg = lookup(params, "icbhi.split")
+    scheme, stratify = cfg["scheme"], cfg.get("stratify", "label4")
+    test_fraction = cfg.get("test_fraction") if scheme == "grouped" else None
+    manifest = patient_split(index, scheme, cfg["val_fraction"], cfg["seed"], test_fraction,
+                             stratify)
+    report = audit(manifest, group_column="patient", class_column="label4")
+    report["counts_by_class"] = {  # every class named, in LABEL4 order
+        split: {c: counts.get(c, 0) for c in LABEL4} for split, counts in report["counts_by_class"].items()
+    }
+    report.update(
+        dataset=dataset, scheme=scheme, seed=cfg["seed"], stratify=stratify,
+        val_fraction=cfg["val_fraction"], test_fraction=test_fraction,
+        cycle_share={s: round(float((manifest["split"] == s).mean()), 4) for s in SPLITS},
+        patients_on_both_listed_sides=_patients_on_both_listed_sides(
+            read_json(Path("reports/download") / f"{dataset}.json"), manifest, scheme
+        ),
+    )
+    return manifest, report
+
+
+SCHEMES = {"hls-cmds": _split_hls, "icbhi": _split_icbhi}
+
+
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:
     """Split DATASET's records into train/val/test; write the manifest and the audit."""
-    params = load_params()
-    records = pd.read_parquet(Path("data/records") / f"{dataset}.parquet")
-    if dataset == "hls-cmds":
-        cfg = lookup(params, "split")
-        manifest = anomaly_split(records, cfg["subset"], tuple(cfg["fractions"]), cfg["seed"],
-                                 tuple(cfg.get("group_by", GROUP_KEYS)))
-        report = audit(manifest)
-        in_abnormal_group = manifest["group_has_abnormal"]
-        report.update(
-            dataset=dataset, scheme="anomaly_grouped", subset=cfg["subset"], seed=cfg["seed"],
-            group_by=list(cfg.get("group_by", GROUP_KEYS)),
-            normal_only_groups=int(manifest.loc[~in_abnormal_group, "group"].nunique()),
-            # normal sounds that share audio or a mixture family with an abnormal one
-            normal_sent_to_test_with_abnormal_group=int(
-                ((manifest["label"] == 0) & in_abnormal_group).sum()
-            ),
-        )
-    else:
+    if dataset not in SCHEMES:
         raise typer.BadParameter(f"no split scheme for dataset {dataset!r}")
+    manifest, report = SCHEMES[dataset](dataset, load_params())
+    found = read_json(Path("reports/download") / f"{dataset}.json")
+    report["download"] = {k: v for k, v in found.items() if not isinstance(v, (dict, list))}
     write_parquet(Path("data/splits") / f"{dataset}.parquet", manifest)
     write_json(Path("reports/audit") / f"{dataset}.json", report)
     log.info("%s split: %s", dataset, report["counts"])

@@ -50,7 +50,7 @@ def score_frame(objective, scores: np.ndarray, meta: pd.DataFrame) -> pd.DataFra
 
 
 def train(study: Study, params: dict) -> tuple[torch.nn.Module, pd.DataFrame, pd.DataFrame, dict]:
-    data = study.load(["train", "val"])
+    data = study.load(["train", "val"], params)
     train_set, val_set = data["train"], data["val"]
     cfg = TrainConfig.from_params(study.params(params, "train"))
     scaler = Scaler(study.params(params, "train").get("scaler", "none")).fit(train_set.x)
@@ -59,6 +59,8 @@ def train(study: Study, params: dict) -> tuple[torch.nn.Module, pd.DataFrame, pd
     model_params = dict(study.params(params, "model"))
     model_name = model_params.pop("name")
     model_kwargs = {**model_params, **study.model_inputs(x_train)}
+    if study.objective == "classification":
+        model_kwargs["n_classes"] = len(train_set.classes)
     torch.manual_seed(cfg.seed)  # the same initial weights on every run
     model = build(model_name, **model_kwargs)
     objective = make_objective(study, train_set, model_kwargs.get("n_classes"))
@@ -68,6 +70,7 @@ def train(study: Study, params: dict) -> tuple[torch.nn.Module, pd.DataFrame, pd
     val_scores = predict_scores(model, objective, x_val, resolve_device(cfg.device))
     checkpoint_extra = {
         "scaler": scaler.state(), "objective": study.objective, "study": study.name,
+        "classes": list(train_set.classes),
         "features": study.params(params, study.features) if study.features else None,
     }
     return model, history, score_frame(objective, val_scores, val_set.meta), {
