@@ -70,3 +70,18 @@ def read_audio(
     if duration < min_seconds:
         raise PipelineError(f"{duration:.2f} s long, shorter than the {min_seconds:g} s needed", path)
     return samples[:, 0] if channels == 1 else samples, sr
+
+
+def read_audio_info(path: str | Path) -> sf._SoundFileInfo:
+    """soundfile's header info (rate, frames, duration), with read_audio's file checks."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError("audio file not found", path)
+    _check_wav_complete(path)
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise PipelineError(f"not readable as audio ({exc})", path) from exc
+    if info.frames == 0:
+        raise PipelineError("audio file holds no samples", path)
+    return info

@@ -2,9 +2,11 @@
 
 Loads the study's checkpoint (weights, fitted scaler, the feature settings it was
 trained with) and its calibrated threshold, featurises each file with the training
-feature code, and prints one line per decision unit (a recording, or each annotated
-cycle). A bad file gets its own error line; the others are still scored, and the exit
-status is non-zero if any file failed.
+feature code, and prints one line per decision unit: a recording (HLS-CMDS; ICBHI
+without annotations, scored in consecutive cycle-length segments), or each cycle of an
+ICBHI recording with its annotation file ``<name>.txt`` beside it. A bad file gets its
+own error line; the others are still scored, and the exit status is non-zero if any
+file failed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import read_json
 from pipeline.scalers import Scaler
 from pipeline.scoring import aggregate_units
+from pipeline.stages.evaluate import decide
 from pipeline.stages.train import score_frame
 from pipeline.studies import Study, get_study
 from pipeline.training import Classification, Reconstruction, load_checkpoint, predict_scores
@@ -50,11 +53,12 @@ class Predictor:
         x = Scaler.from_state(self.checkpoint["scaler"]).transform(samples.x)
         scores = predict_scores(self.model, objective, x, device=self.model_device)
         units = aggregate_units(score_frame(objective, scores, samples.meta), self.calibration["aggregate"])
-        threshold = self.calibration["threshold"]
+        classes = self.checkpoint.get("classes", ("normal", "abnormal"))
+        decisions = [classes[k] for k in decide(units, self.calibration)]
         return [
-            {"file": str(path), "unit": unit, "score": float(score), "threshold": threshold,
-             "decision": "abnormal" if score > threshold else "normal"}
-            for unit, score in zip(units["unit"], units["score"], strict=True)
+            {"file": str(path), "unit": unit, "score": float(score),
+             "threshold": self.calibration["threshold"], "decision": decision}
+            for unit, score, decision in zip(units["unit"], units["score"], decisions, strict=True)
         ]
 
     @property
@@ -79,7 +83,7 @@ def command(
     study: str = typer.Option("hls_ae", "--study", help="trained study to use"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
-    """Score FILES with a trained study: score, threshold and normal/abnormal per unit."""
+    """Score FILES with a trained study: score and decision per recording (or annotated cycle)."""
     results, errors = predict_files(study, files)
     if as_json:
         typer.echo(json.dumps({"study": study, "results": results, "errors": errors}, indent=2))

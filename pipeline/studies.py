@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.datasets.icbhi import LABEL4
+from pipeline.audio import read_audio_info
+from pipeline.datasets.icbhi import LABEL4, parse_annotations
 from pipeline.errors import PipelineError
+from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.features.mfcc_windows import MFCCWindows, recording_features
 from pipeline.params import lookup
 
@@ -130,6 +132,33 @@ def _load_icbhi(splits: list[str], params: dict) -> dict[str, Samples]:
     return out
 
 
+def _featurize_icbhi(path: Path, settings: dict) -> Samples:
+    """Cycles from ``<name>.txt`` beside the audio when present (one unit each), otherwise
+    consecutive cycle-length segments of the recording (one unit: the file)."""
+    cfg = CycleFeatures(**settings)
+    info = read_audio_info(path)
+    annotation = path.with_suffix(".txt")
+    if annotation.is_file():
+        cycles = parse_annotations(annotation)
+        past_end = cycles["start"] >= info.duration
+        if past_end.any():
+            raise PipelineError(f"{int(past_end.sum())} annotated cycle(s) start after the audio "
+                                f"ends ({info.duration:.2f} s)", annotation)
+        units = [f"{path}#cycle{i}" for i in range(len(cycles))]
+    else:
+        starts = np.arange(0.0, info.duration - cfg.cycle_s + 1e-9, cfg.cycle_s)
+        if len(starts) == 0:
+            raise PipelineError(f"{info.duration:.2f} s long, shorter than one {cfg.cycle_s:g} s "
+                                "segment (or put an annotation file beside it)", path)
+        cycles = pd.DataFrame({"start": starts, "end": starts + cfg.cycle_s})
+        units = [str(path)] * len(cycles)
+    table = cycles.assign(audio_path=path.name, sample_rate=info.samplerate)
+    x = cycle_log_mels(table, path.parent, target_sr=cfg.sample_rate, cycle_s=cfg.cycle_s,
+                       pad_mode=cfg.pad_mode, mel=cfg.mel, backend=cfg.backend)
+    meta = pd.DataFrame({"unit": units, "start": cycles["start"], "end": cycles["end"]})
+    return Samples(x=x, y=np.zeros(len(x), np.int64), meta=meta)
+
+
 def _spectrogram_inputs(x: np.ndarray) -> dict[str, Any]:
     return {"n_mels": int(x.shape[2]), "frames": int(x.shape[3])}
 
@@ -171,7 +200,7 @@ STUDIES: dict[str, Study] = {
                 name=f"icbhi_{model}", dataset="icbhi", root=f"icbhi.{model}",
                 objective="classification", load=_load_icbhi, model_inputs=_spectrogram_inputs,
                 unit="cycle", type_columns=("label4",), group_column="device", shared=_ICBHI_SHARED,
-                features="features",
+                features="features", featurize_file=_featurize_icbhi,
                 title=f"ICBHI 2017 respiratory cycles: {title} on log-mel spectrograms",
                 headline=("test.auroc", "test.icbhi_score", "test.sensitivity", "test.specificity",
                           "test.accuracy", "test.f1_macro"),

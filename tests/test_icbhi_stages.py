@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from tests.icbhi_fixture import PATIENTS, TRAIN_PATIENTS, make_icbhi_copy
+from typer.testing import CliRunner
 
-from pipeline.datasets.icbhi import ICBHI, LABEL4
+from tests.icbhi_fixture import PATIENTS, TRAIN_PATIENTS, make_icbhi_copy, recording_name
+
+from pipeline.cli import app
+from pipeline.datasets.icbhi import DATABASE_DIR, ICBHI, LABEL4
 from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.stages import calibrate, download, evaluate, features, split, train
@@ -260,3 +264,26 @@ def test_stages_end_to_end_on_the_fixture(tmp_path, monkeypatch, task, scheme, m
     assert len(pd.read_parquet(f"data/scores/{study}/test.parquet").filter(like="prob_").columns) == (
         n_classes)
     assert set(pd.read_parquet("data/records/icbhi.parquet")["patient"]) == set(PATIENTS)
+    _check_predict(study, names)
+
+
+def _check_predict(study: str, names: tuple[str, ...]) -> None:
+    """Annotated recordings are scored per cycle, bare ones per file."""
+    source = Path("data/raw/icbhi") / DATABASE_DIR
+    annotated, bare = Path("inputs/annotated"), Path("inputs/bare")
+    for folder in (annotated, bare):
+        folder.mkdir(parents=True)
+    name = recording_name(PATIENTS[1])
+    audio = next(source.glob(f"{name}.*[!t]"))  # .wav or .flac, not the .txt
+    shutil.copyfile(audio, annotated / audio.name)
+    shutil.copyfile(source / f"{name}.txt", annotated / f"{name}.txt")
+    shutil.copyfile(audio, bare / audio.name)
+    result = CliRunner().invoke(app, ["predict", "--study", study, "--json",
+                                      str(annotated / audio.name), str(bare / audio.name)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["results"]
+    per_cycle = [r for r in rows if r["file"] == str(annotated / audio.name)]
+    assert [r["unit"].rsplit("#", 1)[1] for r in per_cycle] == ["cycle0", "cycle1", "cycle2"]
+    per_file = [r for r in rows if r["file"] == str(bare / audio.name)]
+    assert len(per_file) == 1 and per_file[0]["unit"] == str(bare / audio.name)
+    assert {r["decision"] for r in rows} <= set(names)
