@@ -1,6 +1,8 @@
 """Stage 2: features from raw files, Parquet for tabular features.
 
 HLS-CMDS: MFCC windows, one row per window (record, window, start_s, f000...).
+MNIST: the IDX archives as they are, ``data/features/mnist.npz`` (uint8 images
+``train_images``/``test_images`` (N, 28, 28) and labels ``train_labels``/``test_labels``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import pandas as pd
 import typer
 from tqdm import tqdm
 
+from pipeline.datasets.mnist import read_mnist
+from pipeline.errors import PipelineError
 from pipeline.features.mfcc_windows import MFCCWindows, recording_features
-from pipeline.io import write_parquet
+from pipeline.io import write_npz, write_parquet
 from pipeline.params import load_params, lookup
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,27 @@ def mfcc_window_table(records: pd.DataFrame, raw_dir: Path, cfg: MFCCWindows) ->
     return pd.concat(frames, ignore_index=True)
 
 
+def mnist_arrays(records: pd.DataFrame, raw_dir: Path) -> dict[str, np.ndarray]:
+    """The four IDX archives as uint8 arrays, checked against the records table."""
+    arrays = read_mnist(raw_dir)
+    for split in ("train", "test"):
+        labels = records.loc[records["set"] == split].sort_values("index")["label"].to_numpy()
+        if not np.array_equal(labels, arrays[f"{split}_labels"]):
+            raise PipelineError(f"{split} labels differ from data/records/mnist.parquet "
+                                "(re-run `pipeline download mnist`)", raw_dir)
+    return arrays
+
+
+def _mnist(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
+    settings = lookup(params, "mnist.features") or {}
+    if settings:
+        raise PipelineError(f"mnist.features takes no settings, got {sorted(settings)}")
+    arrays = mnist_arrays(records, raw_dir)
+    write_npz(Path("data/features") / f"{dataset}.npz", **arrays)
+    log.info("%s: %d train + %d test images", dataset, len(arrays["train_images"]),
+             len(arrays["test_images"]))
+
+
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:
     """Extract DATASET's features into data/features/."""
     params = load_params()
@@ -43,5 +68,7 @@ def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds
         table = mfcc_window_table(records, raw_dir, cfg)
         write_parquet(Path("data/features") / f"{dataset}.parquet", table)
         log.info("%s: %d windows x %d features", dataset, len(table), table.shape[1] - 3)
+    elif dataset == "mnist":
+        _mnist(dataset, records, raw_dir, params)
     else:
         raise typer.BadParameter(f"no feature extractor for dataset {dataset!r}")

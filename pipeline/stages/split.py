@@ -6,6 +6,10 @@ grouped first, and a group never straddles two splits: identical audio (same sha
 is one group, and so is a mixture family (Mxxxx with its sources Hxxxx/Lxxxx, which in
 turn reuse HS/LS recordings). Groups made only of normal sounds are shared out
 70/15/15 (seeded); a group holding any abnormal sound goes to test whole.
+
+MNIST (``mnist.split``): ``n_val`` of the 60,000 training images become validation,
+stratified by digit (seeded); the 10,000 test images are the test split. Each image is
+its own group; the manifest has one row per image (``image`` = ``<set>/<index>``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import pandas as pd
 import typer
 
 from pipeline.datasets.hls_cmds import SUBSETS
+from pipeline.datasets.mnist import N_CLASSES, stratified_holdout
 from pipeline.errors import PipelineError
 from pipeline.io import write_json, write_parquet
 from pipeline.params import load_params, lookup
@@ -110,6 +115,28 @@ def audit(manifest: pd.DataFrame, group_column: str = "group") -> dict:
     return report
 
 
+def mnist_split(records: pd.DataFrame, n_val: int, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Manifest (image, set, index, digit, split) and its audit, digit counts per split."""
+    records = records.sort_values(["set", "index"], ascending=[False, True], ignore_index=True)
+    manifest = pd.DataFrame({
+        "image": records["set"] + "/" + records["index"].astype(str),
+        "set": records["set"], "index": records["index"], "digit": records["label"],
+        "split": np.where(records["set"] == "test", "test", "train"),
+    })
+    train_rows = np.flatnonzero(manifest["set"] == "train")
+    _, val = stratified_holdout(manifest["digit"].to_numpy()[train_rows], n_val, seed)
+    manifest.loc[train_rows[val], "split"] = "val"
+    # no normal/abnormal here (that is a study's choice): audit counts images and checks leaks
+    report = audit(manifest.assign(label=0), group_column="image")
+    for split in SPLITS:
+        digits = manifest.loc[manifest["split"] == split, "digit"]
+        report["counts"][split] = {"total": len(digits), **{
+            f"digit_{d}": int(n) for d, n in enumerate(np.bincount(digits, minlength=N_CLASSES))
+        }}
+    report.update(scheme="stratified_holdout", n_val=n_val, seed=seed)
+    return manifest, report
+
+
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:
     """Split DATASET's records into train/val/test; write the manifest and the audit."""
     params = load_params()
@@ -127,6 +154,10 @@ def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds
                 ((manifest["label"] == 0) & in_abnormal_group).sum()
             ),
         )
+    elif dataset == "mnist":
+        cfg = lookup(params, "mnist.split")
+        manifest, report = mnist_split(records, cfg["n_val"], cfg["seed"])
+        report["dataset"] = dataset
     else:
         raise typer.BadParameter(f"no split scheme for dataset {dataset!r}")
     write_parquet(Path("data/splits") / f"{dataset}.parquet", manifest)
