@@ -4,6 +4,8 @@
 HLS-CMDS), per sample under ``test_windows`` where units hold several samples.
 ``metrics/<study>/``: ROC points and per-unit confusion rows (DVC plots), detection
 rate per abnormal type. ``reports/<study>/``: PNG figures.
+A study's ``evaluation`` hook adds its own metrics and figures (``run_evaluation``); a
+study without a threshold (``thresholded=False``, e.g. mnist_ae) gets the hook's alone.
 """
 
 from __future__ import annotations
@@ -59,10 +61,23 @@ def evaluate_scores(samples: pd.DataFrame, calibration: dict, cfg: dict,
     return metrics, units, detection_by_type(units, present, threshold)
 
 
+def run_evaluation(spec: Study, params: dict, metrics: dict | None = None) -> dict:
+    """``metrics`` with the study's own evaluation merged in (written to metrics/<study>.json)."""
+    merged = dict(metrics or {})
+    for key, value in spec.evaluation(spec, params, Path("reports") / spec.name).items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = {**merged[key], **value} if both else value
+    write_json(Path("metrics") / f"{spec.name}.json", merged)
+    return merged
+
+
 def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
     """Evaluate STUDY on its test set: metrics, DVC plot data and figures."""
     spec = get_study(study)
     params = load_params()
+    if not spec.thresholded:
+        run_evaluation(spec, params)
+        return
     calibration = read_json(spec.model_dir / "threshold.json")
     samples = score_test(spec, params)
     metrics, units, by_type = evaluate_scores(
@@ -83,3 +98,5 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     title = f"{study}: test {spec.unit}s"
     plots.score_histogram(units, metrics["threshold"], figure_dir / "score_histogram.png", title)
     plots.roc_figure(roc, metrics["test"]["auroc"], figure_dir / "roc.png", title)
+    if spec.evaluation is not None:
+        run_evaluation(spec, params, metrics)
