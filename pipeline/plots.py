@@ -84,7 +84,7 @@ def image_grid(inputs: np.ndarray, outputs: np.ndarray, captions: list[str], pat
         axes[0, col].set_title(captions[col], fontsize=8)
     axes[0, 0].set_ylabel("input", fontsize=8)
     axes[1, 0].set_ylabel("output", fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, y=1.0 + 0.25 / fig.get_figheight())  # above the captions
     _save(fig, path)
 
 
@@ -100,5 +100,6 @@ def series_examples(inputs: np.ndarray, outputs: np.ndarray, names: list[str], e
         ax.set_title(f"{name}: error {error:.4g} ({flagged}, threshold {threshold:.4g})", fontsize=9)
     axes[0, 0].legend(loc="upper right", fontsize=8)
     axes[-1, 0].set_xlabel("sample")
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.0)
+    fig.tight_layout()
     _save(fig, path)
