@@ -11,7 +11,7 @@ import typer
 
 from pipeline import predict
 from pipeline.errors import PipelineError
-from pipeline.stages import calibrate, download, evaluate, features, report, split, train
+from pipeline.stages import calibrate, download, evaluate, features, generate, report, split, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -38,6 +38,7 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logg
 
 
 _stage("download", download.command)
+_stage("generate", generate.command)
 _stage("features", features.command)
 _stage("split", split.command)
 _stage("train", train.command)

@@ -55,3 +55,52 @@ def training_curves(history: pd.DataFrame, path: Path, title: str) -> None:
     ax.set(xlabel="epoch", ylabel="loss", title=title)
     ax.legend()
     _save(fig, path)
+
+
+def latent_space(points: np.ndarray, digits: np.ndarray, axes: tuple[str, str], path: Path,
+                 title: str) -> None:
+    """2-D points (codes, or their projection) coloured by digit."""
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    cmap = plt.get_cmap("tab10")
+    for digit in np.unique(digits):
+        mine = digits == digit
+        ax.scatter(points[mine, 0], points[mine, 1], s=2, alpha=0.5, color=cmap(int(digit) % 10),
+                   label=str(digit), rasterized=True)
+    ax.set(xlabel=axes[0], ylabel=axes[1], title=title)
+    ax.legend(title="digit", markerscale=5, loc="center left", bbox_to_anchor=(1, 0.5))
+    _save(fig, path)
+
+
+def image_grid(inputs: np.ndarray, outputs: np.ndarray, captions: list[str], path: Path,
+               title: str) -> None:
+    """Inputs (top row) over their reconstructions (bottom row), one column per image."""
+    n = len(inputs)
+    fig, axes = plt.subplots(2, n, figsize=(0.9 * n + 0.4, 2.6), squeeze=False)
+    for col in range(n):
+        for row, images in enumerate((inputs, outputs)):
+            ax = axes[row, col]
+            ax.imshow(images[col], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, col].set_title(captions[col], fontsize=8)
+    axes[0, 0].set_ylabel("input", fontsize=8)
+    axes[1, 0].set_ylabel("output", fontsize=8)
+    fig.suptitle(title, fontsize=9, y=1.0 + 0.25 / fig.get_figheight())  # above the captions
+    _save(fig, path)
+
+
+def series_examples(inputs: np.ndarray, outputs: np.ndarray, names: list[str], errors: np.ndarray,
+                    threshold: float, path: Path, title: str) -> None:
+    """One panel per series: input and reconstruction, with its error against the threshold."""
+    fig, axes = plt.subplots(len(inputs), 1, figsize=(8, 1.7 * len(inputs)), sharex=True,
+                             squeeze=False)
+    for ax, x, y, name, error in zip(axes[:, 0], inputs, outputs, names, errors, strict=True):
+        ax.plot(x, color="tab:blue", linewidth=0.8, label="input")
+        ax.plot(y, color="tab:orange", linewidth=0.8, label="reconstruction")
+        flagged = "flagged" if error > threshold else "not flagged"
+        ax.set_title(f"{name}: error {error:.4g} ({flagged}, threshold {threshold:.4g})", fontsize=9)
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("sample")
+    fig.suptitle(title, y=1.0)
+    fig.tight_layout()
+    _save(fig, path)

@@ -18,12 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import evaluations
 from pipeline.audio import read_audio_info
 from pipeline.datasets.icbhi import LABEL4, parse_annotations
+from pipeline.datasets.mnist import novelty_split, stratified_holdout
 from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.features.mfcc_windows import MFCCWindows, recording_features
-from pipeline.params import lookup
+from pipeline.params import load_params, lookup
 
 FEATURES = Path("data/features")
 SPLITS = Path("data/splits")
@@ -56,6 +58,10 @@ class Study:
     limitations: tuple[str, ...] = ()  # what a reader of the numbers must know
     group_column: str | None = None  # meta column for the per-group breakdown (by_<column>.json)
     shared: Mapping[str, str] = field(default_factory=dict)  # section -> its dotted params key
+    # the evaluate stage's study-specific part: (study, params, figure folder) -> metrics to
+    # add to metrics/<study>.json; it writes its own figures (see pipeline/evaluations.py)
+    evaluation: Callable[[Study, dict, Path], dict] | None = None
+    thresholded: bool = True  # False: no calibrate stage; evaluate runs `evaluation` alone
 
     def key(self, section: str) -> str:
         if section in self.shared:
@@ -174,6 +180,97 @@ ICBHI_LIMITATIONS = (
     "Validation holds only a few patients, so early stopping and the threshold are noisy.",
 )
 
+# ---------------------------------------------------------------- autoencoder studies
+# Loaders take ``params`` (read from params.yaml when not given): the MNIST studies read
+# how many training images to use and, for novelty, which digit is held out.
+def _given(params: dict | None) -> dict:
+    return load_params() if params is None else params
+
+
+def _mnist_table() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    manifest = pd.read_parquet(SPLITS / "mnist.parquet")
+    with np.load(FEATURES / "mnist.npz") as arrays:
+        images = {name: arrays[f"{name}_images"] for name in ("train", "test")}
+    for name, array in images.items():
+        rows = manifest[manifest["set"] == name]
+        if len(rows) != len(array) or rows["index"].max() >= len(array):
+            raise PipelineError(f"{len(rows)} {name} images in the manifest, {len(array)} in the "
+                                "features (re-run `pipeline split mnist`)", SPLITS / "mnist.parquet")
+    return manifest, images
+
+
+def _at_most(rows: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """A seeded, digit-stratified subset of ``limit`` rows (all of them when None or enough)."""
+    if limit is None or limit >= len(rows):
+        return rows
+    _, keep = stratified_holdout(rows["digit"].to_numpy(), int(limit), seed)
+    return rows.iloc[keep]
+
+
+def _image_samples(rows: pd.DataFrame, images: dict[str, np.ndarray], y: np.ndarray) -> Samples:
+    """Images scaled to [0, 1] as (N, 1, 28, 28) float32, in the order of ``rows``."""
+    x = np.empty((len(rows), 1, 28, 28), np.float32)
+    for name, array in images.items():
+        mine = (rows["set"] == name).to_numpy()
+        x[mine, 0] = array[rows.loc[mine, "index"].to_numpy()] / np.float32(255)
+    meta = rows[["image", "digit"]].reset_index(drop=True)
+    return Samples(x=x, y=y.astype(np.int64), meta=meta.assign(label=y, unit=meta["image"]))
+
+
+def _limited(split: str, rows: pd.DataFrame, train_cfg: dict) -> pd.DataFrame:
+    """Training and validation images capped by ``train_images`` / ``val_images`` (CI time)."""
+    limit = train_cfg.get(f"{split}_images") if split in ("train", "val") else None
+    return _at_most(rows, limit, train_cfg["seed"])
+
+
+def load_mnist_ae(splits: list[str], params: dict | None = None) -> dict[str, Samples]:
+    """All digits; ``y`` and ``label`` are the digit (no normal/abnormal in this study)."""
+    train_cfg = lookup(_given(params), "mnist.train")
+    manifest, images = _mnist_table()
+    out = {}
+    for split in splits:
+        rows = _limited(split, manifest[manifest["split"] == split], train_cfg)
+        out[split] = _image_samples(rows, images, rows["digit"].to_numpy())
+    return out
+
+
+def load_mnist_novelty(splits: list[str], params: dict | None = None) -> dict[str, Samples]:
+    """Train and validation without ``mnist.novelty.unseen_digit``; test: all, label 1 = unseen."""
+    params = _given(params)
+    unseen = lookup(params, "mnist.novelty.unseen_digit")
+    train_cfg = lookup(params, "mnist.novelty.train")
+    manifest, images = _mnist_table()
+    parts = {s: manifest[manifest["split"] == s] for s in ("train", "val", "test")}
+    try:
+        chosen = novelty_split(*(parts[s]["digit"].to_numpy() for s in ("train", "val", "test")),
+                               unseen_digit=unseen)
+    except ValueError as exc:
+        raise PipelineError(f"mnist.novelty.unseen_digit: {exc}") from exc
+    positions = {"train": chosen.train_idx, "val": chosen.val_idx, "test": chosen.test_idx}
+    out = {}
+    for split in splits:
+        rows = _limited(split, parts[split].iloc[positions[split]], train_cfg)
+        out[split] = _image_samples(rows, images, (rows["digit"] == unseen).to_numpy())
+    return out
+
+
+def load_sines(splits: list[str], params: dict | None = None) -> dict[str, Samples]:
+    """Generated series (N, 1, length); label 1 = abnormal, ``anomaly_type`` names the fault."""
+    manifest = pd.read_parquet(SPLITS / "sines.parquet")
+    with np.load(FEATURES / "sines.npz") as arrays:
+        x = arrays["x"]
+    if len(x) != len(manifest) or not np.array_equal(manifest["series"], np.arange(len(x))):
+        raise PipelineError("series and their manifest disagree (re-run `pipeline generate sines`)",
+                            SPLITS / "sines.parquet")
+    out = {}
+    for split in splits:
+        rows = manifest[manifest["split"] == split].reset_index(drop=True)
+        meta = rows[["series", "label", "anomaly_type"]].assign(unit=rows["series"])
+        out[split] = Samples(x=x[rows["series"].to_numpy()], y=rows["label"].to_numpy(np.int64),
+                             meta=meta)
+    return out
+
+
 STUDIES: dict[str, Study] = {
     s.name: s
     for s in (
@@ -207,6 +304,55 @@ STUDIES: dict[str, Study] = {
                 limitations=ICBHI_LIMITATIONS,
             )
             for model, title in (("cnn", "SimpleCNN"), ("crnn", "CNN+GRU"))
+        ),
+        Study(
+            name="mnist_ae", dataset="mnist", root="mnist", objective="reconstruction",
+            load=load_mnist_ae, model_inputs=lambda x: {}, unit="image",
+            evaluation=evaluations.mnist_ae, thresholded=False,
+            title="MNIST: convolutional autoencoder (the notes' table), latent space and reconstructions",
+            headline=("test.mse", "test.bce", "test.latent_knn_accuracy", "latent", "n_train_images",
+                      "test.n"),
+            limitations=(
+                "No threshold and no anomalies: this study measures reconstruction (MSE, BCE per "
+                "pixel, inputs in [0, 1]) and how well the latent codes separate digits (5-NN).",
+                "Default settings train on a seeded, digit-stratified subset of the 48,000 training "
+                "images for a few epochs (mnist.train.train_images, epochs) to keep `dvc repro` short "
+                "on a CPU; the benchmark figures come from experiments with all images and more epochs.",
+                "The 5-NN classifier is fitted on the codes of at most mnist.evaluate.knn_fit_codes "
+                "training images (seeded, stratified); test.latent_knn_fit_codes gives the number.",
+            ),
+        ),
+        Study(
+            name="mnist_novelty", dataset="mnist", root="mnist.novelty", objective="reconstruction",
+            load=load_mnist_novelty, model_inputs=lambda x: {}, unit="image", group_column="digit",
+            evaluation=evaluations.mnist_novelty,
+            title="MNIST novelty: autoencoder trained on all digits but one; the unseen digit is the anomaly",
+            headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.pauc",
+                      "test.sensitivity", "test.specificity", "test.f1", "test.n_abnormal"),
+            limitations=(
+                "Which digit is unseen (mnist.novelty.unseen_digit) changes the result a lot: a digit "
+                "the autoencoder reconstructs well anyway (1 has by far the lowest error in mnist_ae) "
+                "is hard to flag by reconstruction error.",
+                "The threshold is a percentile of validation errors of the seen digits, so about "
+                "(100 - percentile)% of seen test digits are flagged by construction.",
+                "Default settings train on a subset of the training images for a few epochs "
+                "(mnist.novelty.train) to keep `dvc repro` short on a CPU.",
+            ),
+        ),
+        Study(
+            name="sines_ae", dataset="sines", root="sines", objective="reconstruction",
+            load=load_sines, model_inputs=lambda x: {}, unit="series", type_columns=("anomaly_type",),
+            group_column="anomaly_type", evaluation=evaluations.sines,
+            title="Synthetic sines: Conv1D autoencoder (5,217 parameters) trained on normal series only",
+            headline=("test.auroc", "test.pauc", "test.sensitivity", "test.specificity", "test.f1",
+                      "test.n_normal", "test.n_abnormal"),
+            limitations=(
+                "Synthetic data: every anomaly type is sized by its generator to be visible in the "
+                "reconstruction error; high scores say the pipeline works, not that real faults "
+                "would be found as easily.",
+                "The threshold is a percentile of normal validation errors, so about "
+                "(100 - percentile)% of normal test series are flagged by construction.",
+            ),
         ),
     )
 }

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pipeline.datasets.base import Dataset
 from pipeline.datasets.hls_cmds import HLSCMDS
 from pipeline.datasets.icbhi import ICBHI
+from pipeline.datasets.mnist import MNIST
 
-DATASETS: dict[str, Dataset] = {d.name: d for d in (HLSCMDS(), ICBHI())}
+DATASETS: dict[str, Dataset] = {d.name: d for d in (HLSCMDS(), ICBHI(), MNIST())}
 
 
 def get_dataset(name: str) -> Dataset:

@@ -11,6 +11,8 @@ probable class (multiclass).
 plots), detection rate per abnormal type, sklearn's classification report, and a
 breakdown per group (``by_<group_column>.json``: per device for ICBHI, per kind of
 sound for HLS-CMDS). ``reports/<study>/``: PNG figures.
+A study's ``evaluation`` hook adds its own metrics and figures (``run_evaluation``); a
+study without a threshold (``thresholded=False``, e.g. mnist_ae) gets the hook's alone.
 """
 
 from __future__ import annotations
@@ -132,10 +134,23 @@ def breakdown(y: np.ndarray, predicted: np.ndarray, groups: pd.Series) -> dict:
     return {row.pop("group"): row for row in table.to_dict(orient="records")}
 
 
+def run_evaluation(spec: Study, params: dict, metrics: dict | None = None) -> dict:
+    """``metrics`` with the study's own evaluation merged in (written to metrics/<study>.json)."""
+    merged = dict(metrics or {})
+    for key, value in spec.evaluation(spec, params, Path("reports") / spec.name).items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = {**merged[key], **value} if both else value
+    write_json(Path("metrics") / f"{spec.name}.json", merged)
+    return merged
+
+
 def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
     """Evaluate STUDY on its test set: metrics, DVC plot data and figures."""
     spec = get_study(study)
     params = load_params()
+    if not spec.thresholded:
+        run_evaluation(spec, params)
+        return
     calibration = read_json(spec.model_dir / "threshold.json")
     samples, classes = score_test(spec, params)
     cfg = spec.params(params, "evaluate")
@@ -169,3 +184,5 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     plots.score_histogram(abnormal, metrics["threshold"], figure_dir / "score_histogram.png", title,
                           xlabel=score_name)
     plots.roc_figure(roc, metrics["test"]["auroc"], figure_dir / "roc.png", title)
+    if spec.evaluation is not None:
+        run_evaluation(spec, params, metrics)

@@ -5,6 +5,8 @@ ICBHI: one log-mel image per respiratory cycle, ``data/features/icbhi.npz`` (``x
 (N, 1, n_mels, frames)) with ``data/features/icbhi.parquet`` as its index (row ``i``
 describes ``x[i]``: cycle_id, patient, device, labels, official split...). Cycles shorter
 than ``min_cycle_s`` are dropped here, with a logged count.
+MNIST: the IDX archives as they are, ``data/features/mnist.npz`` (uint8 images
+``train_images``/``test_images`` (N, 28, 28) and labels ``train_labels``/``test_labels``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pandas as pd
 import typer
 from tqdm import tqdm
 
+from pipeline.datasets.mnist import read_mnist
+from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.features.mfcc_windows import MFCCWindows, recording_features
 from pipeline.io import write_npz, write_parquet
@@ -75,7 +79,28 @@ def _icbhi(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> 
              x.shape, cfg.sample_rate, cfg.cycle_s, cfg.pad_mode)
 
 
-EXTRACTORS = {"hls-cmds": _hls, "icbhi": _icbhi}
+def mnist_arrays(records: pd.DataFrame, raw_dir: Path) -> dict[str, np.ndarray]:
+    """The four IDX archives as uint8 arrays, checked against the records table."""
+    arrays = read_mnist(raw_dir)
+    for split in ("train", "test"):
+        labels = records.loc[records["set"] == split].sort_values("index")["label"].to_numpy()
+        if not np.array_equal(labels, arrays[f"{split}_labels"]):
+            raise PipelineError(f"{split} labels differ from data/records/mnist.parquet "
+                                "(re-run `pipeline download mnist`)", raw_dir)
+    return arrays
+
+
+def _mnist(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
+    settings = lookup(params, "mnist.features") or {}
+    if settings:
+        raise PipelineError(f"mnist.features takes no settings, got {sorted(settings)}")
+    arrays = mnist_arrays(records, raw_dir)
+    write_npz(FEATURES / f"{dataset}.npz", **arrays)
+    log.info("%s: %d train + %d test images", dataset, len(arrays["train_images"]),
+             len(arrays["test_images"]))
+
+
+EXTRACTORS = {"hls-cmds": _hls, "icbhi": _icbhi, "mnist": _mnist}
 
 
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:

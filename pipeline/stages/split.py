@@ -13,6 +13,9 @@ patients 156 and 218, listed on both sides, each go wholly to one side), with va
 carved from the training patients (``val_fraction``, 9:1 by default). ``grouped``: seeded
 patient-level train/val/test, stratified on ``stratify`` as far as whole patients allow
 (a seeded search over sets of whole patients, see ``hold_out_groups``).
+MNIST (``mnist.split``): ``n_val`` of the 60,000 training images become validation,
+stratified by digit (seeded); the 10,000 test images are the test split. Each image is
+its own group; the manifest has one row per image (``image`` = ``<set>/<index>``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import typer
 
 from pipeline.datasets.hls_cmds import SUBSETS
 from pipeline.datasets.icbhi import LABEL4
+from pipeline.datasets.mnist import N_CLASSES, stratified_holdout
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_json, write_parquet
 from pipeline.params import load_params, lookup
@@ -256,7 +260,37 @@ def _split_icbhi(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
     return manifest, report
 
 
-SCHEMES = {"hls-cmds": _split_hls, "icbhi": _split_icbhi}
+def mnist_split(records: pd.DataFrame, n_val: int, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Manifest (image, set, index, digit, split) and its audit, digit counts per split."""
+    records = records.sort_values(["set", "index"], ascending=[False, True], ignore_index=True)
+    manifest = pd.DataFrame({
+        "image": records["set"] + "/" + records["index"].astype(str),
+        "set": records["set"], "index": records["index"], "digit": records["label"],
+        "split": np.where(records["set"] == "test", "test", "train"),
+    })
+    train_rows = np.flatnonzero(manifest["set"] == "train")
+    _, val = stratified_holdout(manifest["digit"].to_numpy()[train_rows], n_val, seed)
+    manifest.loc[train_rows[val], "split"] = "val"
+    # no normal/abnormal here (that is a study's choice): audit counts images and checks leaks
+    report = audit(manifest.assign(label=0), group_column="image")
+    for split in SPLITS:
+        digits = manifest.loc[manifest["split"] == split, "digit"]
+        report["counts"][split] = {"total": len(digits), **{
+            f"digit_{d}": int(n) for d, n in enumerate(np.bincount(digits, minlength=N_CLASSES))
+        }}
+    report.update(scheme="stratified_holdout", n_val=n_val, seed=seed)
+    return manifest, report
+
+
+def _split_mnist(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
+    records = pd.read_parquet(Path("data/records") / f"{dataset}.parquet")
+    cfg = lookup(params, "mnist.split")
+    manifest, report = mnist_split(records, cfg["n_val"], cfg["seed"])
+    report["dataset"] = dataset
+    return manifest, report
+
+
+SCHEMES = {"hls-cmds": _split_hls, "icbhi": _split_icbhi, "mnist": _split_mnist}
 
 
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:
