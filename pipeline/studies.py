@@ -106,6 +106,16 @@ ICBHI_TASKS = {"binary": ("normal", "abnormal"), "multiclass": LABEL4}
 ICBHI_META = ["cycle_id", "recording", "patient", "device", "label4"]
 
 
+def _indexed_array(path: Path, positions: pd.Series, rerun: str) -> np.ndarray:
+    """Array ``x`` of ``path``, checked to hold exactly one row per table row, in order."""
+    with np.load(path) as arrays:
+        x = arrays["x"]
+    if len(x) != len(positions) or not np.array_equal(positions, np.arange(len(x))):
+        raise PipelineError(f"the arrays and the table describing them disagree (re-run `{rerun}`)",
+                            path)
+    return x
+
+
 def icbhi_labels(index: pd.DataFrame, task: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """Class ids and class names for ``task``: binary (crackle and/or wheeze = abnormal) or
     multiclass (normal, crackle, wheeze, both: the challenge's four classes)."""
@@ -118,11 +128,7 @@ def icbhi_labels(index: pd.DataFrame, task: str) -> tuple[np.ndarray, tuple[str,
 
 def _load_icbhi(splits: list[str], params: dict) -> dict[str, Samples]:
     index = pd.read_parquet(FEATURES / "icbhi.parquet")
-    with np.load(FEATURES / "icbhi.npz") as arrays:
-        x = arrays["x"]
-    if len(x) != len(index) or not np.array_equal(index["row"], np.arange(len(index))):
-        raise PipelineError("features and their index disagree (re-run `pipeline features icbhi`)",
-                            FEATURES / "icbhi.parquet")
+    x = _indexed_array(FEATURES / "icbhi.npz", index["row"], "pipeline features icbhi")
     manifest = pd.read_parquet(SPLITS / "icbhi.parquet", columns=["cycle_id", "split"])
     split = index["cycle_id"].map(manifest.set_index("cycle_id")["split"])
     if split.isna().any():
@@ -257,11 +263,7 @@ def load_mnist_novelty(splits: list[str], params: dict | None = None) -> dict[st
 def load_sines(splits: list[str], params: dict | None = None) -> dict[str, Samples]:
     """Generated series (N, 1, length); label 1 = abnormal, ``anomaly_type`` names the fault."""
     manifest = pd.read_parquet(SPLITS / "sines.parquet")
-    with np.load(FEATURES / "sines.npz") as arrays:
-        x = arrays["x"]
-    if len(x) != len(manifest) or not np.array_equal(manifest["series"], np.arange(len(x))):
-        raise PipelineError("series and their manifest disagree (re-run `pipeline generate sines`)",
-                            SPLITS / "sines.parquet")
+    x = _indexed_array(FEATURES / "sines.npz", manifest["series"], "pipeline generate sines")
     out = {}
     for split in splits:
         rows = manifest[manifest["split"] == split].reset_index(drop=True)
