@@ -10,7 +10,9 @@ import logging
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    average_precision_score, precision_recall_curve, roc_auc_score, roc_curve,
+)
 
 log = logging.getLogger(__name__)
 PAUC_MAX_FPR = 0.1
@@ -89,6 +91,18 @@ def roc_table(y_true: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
     fpr, tpr, thresholds = roc_curve(y_true, scores)
     thresholds = np.where(np.isfinite(thresholds), thresholds, np.max(scores) + 1e-9)
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thresholds})
+
+
+def pr_table(y_true: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """Precision-recall points (recall, precision, threshold), redundant points dropped.
+
+    The last point (recall 0, precision 1) has no threshold: it gets one above every score.
+    """
+    if not _both_classes(np.asarray(y_true)):
+        return pd.DataFrame(columns=["recall", "precision", "threshold"])
+    precision, recall, thresholds = precision_recall_curve(y_true, scores, drop_intermediate=True)
+    thresholds = np.append(thresholds, np.max(scores) + 1e-9)
+    return pd.DataFrame({"recall": recall, "precision": precision, "threshold": thresholds})
 
 
 def detection_by_type(frame: pd.DataFrame, type_columns: list[str], threshold: float) -> dict:

@@ -149,8 +149,10 @@ def save_checkpoint(path: Path, model_name: str, model_kwargs: dict, model: nn.M
                     **extra: Any) -> None:
     """Everything needed to rebuild and use the model: name, arguments, weights, extras."""
     state = {k: v.cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"model": model_name, "model_kwargs": model_kwargs, "state_dict": state, **extra}, tmp)
+    # through a file object: torch.save names the archive inside after a path it is given,
+    # and the temporary path is random, which would make identical models differ bytewise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save({"model": model_name, "model_kwargs": model_kwargs, "state_dict": state, **extra}, f)
 
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:

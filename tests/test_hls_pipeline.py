@@ -69,6 +69,8 @@ def test_stage_outputs(project):
     )
     roc = json.loads((project / "metrics/hls_ae/roc.json").read_text())["roc"]
     assert {"fpr", "tpr", "threshold"} <= set(roc[0])
+    pr = json.loads((project / "metrics/hls_ae/pr.json").read_text())["pr"]
+    assert {"recall", "precision", "threshold"} <= set(pr[0])
     confusion = pd.read_csv(project / "metrics/hls_ae/confusion.csv")
     assert set(confusion.columns) == {"recording", "actual", "predicted"}
     assert (project / "metrics/hls_ae/history.csv").is_file()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline.metrics import (
-    binary_report, bootstrap_auroc_ci, detection_by_type, error_separation, roc_table,
+    binary_report, bootstrap_auroc_ci, detection_by_type, error_separation, pr_table, roc_table,
 )
 from pipeline.scoring import aggregate_units
 
@@ -84,3 +84,11 @@ def test_aggregate_units():
     assert aggregate_units(frame, "max")["score"].tolist() == [3.0, 10.0]
     with pytest.raises(ValueError):
         aggregate_units(frame, "mode")
+
+
+def test_pr_table_by_hand():
+    pr = pr_table(Y, S)
+    # at the top threshold only 0.9 is flagged: precision 1, recall 1/3
+    top = pr.loc[pr["threshold"] == 0.9].iloc[0]
+    assert (top["precision"], top["recall"]) == (1.0, pytest.approx(1 / 3))
+    assert pr["recall"].iloc[0] == 1.0 and np.isfinite(pr["threshold"]).all()

@@ -58,3 +58,11 @@ def test_minmax_scaler_uses_training_range():
     scaler = Scaler("minmax").fit(np.array([[0.0, 10.0], [2.0, 10.0]], np.float32))
     out = scaler.transform(np.array([[1.0, 10.0], [4.0, 11.0]], np.float32))
     assert out.tolist() == [[0.5, 0.0], [2.0, 1.0]]  # constant column: span taken as 1
+
+
+def test_checkpoints_of_the_same_model_are_byte_identical(tmp_path):
+    model, _ = _train()
+    kwargs = {"input_dim": 6, "hidden": 8, "latent": 2}
+    save_checkpoint(tmp_path / "a.pt", "mlp_ae", kwargs, model)
+    save_checkpoint(tmp_path / "b.pt", "mlp_ae", kwargs, model)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()

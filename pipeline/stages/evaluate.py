@@ -30,7 +30,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_csv, write_json, write_parquet
 from pipeline.metrics import (
     binary_report, bootstrap_auroc_ci, confusion_counts, detection_by_type, error_separation,
-    roc_table,
+    pr_table, roc_table,
 )
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
@@ -168,6 +168,8 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     write_parquet(Path("data/scores") / study / "test.parquet", samples)
     write_json(Path("metrics") / f"{study}.json", metrics)
     write_json(plot_dir / "roc.json", {"roc": roc.to_dict(orient="records")})
+    pr = pr_table(abnormal["label"], abnormal["score"])
+    write_json(plot_dir / "pr.json", {"pr": pr.to_dict(orient="records")})
     write_json(plot_dir / "detection_by_type.json", by_type)
     names = np.asarray(classes, dtype=object)
     write_csv(plot_dir / "confusion.csv", pd.DataFrame({
