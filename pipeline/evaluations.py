@@ -39,18 +39,19 @@ def _trained(study: Study, params: dict) -> tuple[nn.Module, Scaler, torch.devic
 
 
 @torch.no_grad()
+def _batched(fn, x: np.ndarray, device: torch.device, batch_size: int) -> np.ndarray:
+    """``fn`` over ``x`` in batches on ``device``, results concatenated on the CPU."""
+    return np.concatenate([fn(torch.from_numpy(x[i : i + batch_size]).to(device)).cpu().numpy()
+                           for i in range(0, len(x), batch_size)])
+
+
 def reconstruct(model: nn.Module, x: np.ndarray, device: torch.device,
                 batch_size: int = 500) -> np.ndarray:
-    parts = [model(torch.from_numpy(x[i : i + batch_size]).to(device)).cpu().numpy()
-             for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts) if parts else np.empty_like(x)
+    return _batched(model, x, device, batch_size) if len(x) else np.empty_like(x)
 
 
-@torch.no_grad()
 def encode(model: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 500) -> np.ndarray:
-    parts = [model.encode(torch.from_numpy(x[i : i + batch_size]).to(device)).cpu().numpy()
-             for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts)
+    return _batched(model.encode, x, device, batch_size)
 
 
 def per_image_bce(reconstruction: np.ndarray, x: np.ndarray) -> np.ndarray:
