@@ -12,6 +12,7 @@ and returns metrics that the evaluate stage adds to ``metrics/<study>.json``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,13 @@ def encode(model: nn.Module, x: np.ndarray, device: torch.device, batch_size: in
     return _batched(model.encode, x, device, batch_size)
 
 
+def reconstruction_errors(model: nn.Module, x: np.ndarray,
+                          device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Reconstructions of ``x`` and each sample's mean squared error."""
+    reconstruction = reconstruct(model, x, device)
+    return reconstruction, ((reconstruction - x) ** 2).reshape(len(x), -1).mean(axis=1)
+
+
 def per_image_bce(reconstruction: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Binary cross-entropy per pixel, averaged per image (torch clamps log at -100)."""
     bce = F.binary_cross_entropy(torch.from_numpy(reconstruction), torch.from_numpy(x),
@@ -80,8 +88,7 @@ def project_2d(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
 def mnist_ae_report(model: nn.Module, train: Samples, test: Samples, cfg: dict,
                     figure_dir: Path, device: torch.device, title: str = "mnist_ae") -> dict:
     """Metrics and figures of a trained MNIST autoencoder (inputs already scaled to [0, 1])."""
-    reconstruction = reconstruct(model, test.x, device)
-    mse = ((reconstruction - test.x) ** 2).reshape(len(test.x), -1).mean(axis=1)
+    reconstruction, mse = reconstruction_errors(model, test.x, device)
     bce = per_image_bce(reconstruction, test.x)
     digits = test.meta["digit"].to_numpy()
     test_codes = encode(model, test.x, device)
@@ -127,38 +134,37 @@ def mnist_ae(study: Study, params: dict, figure_dir: Path) -> dict:
                            figure_dir, device, study.name)
 
 
-def _first_of_each(values: np.ndarray, order: list) -> np.ndarray:
-    """Position of the first sample of each value in ``order`` that occurs."""
-    return np.array([int(np.argmax(values == v)) for v in order if np.any(values == v)], dtype=int)
+def test_examples(study: Study, params: dict, column: str, order: Callable[[np.ndarray], list]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The first test sample of each value of ``meta[column]``, values in ``order(values)``
+    (those that occur): the values, scaled inputs, reconstructions and mean squared errors."""
+    model, scaler, device = _trained(study, params)
+    test = study.load(["test"], params)["test"]
+    values = test.meta[column].to_numpy()
+    shown = np.array([int(np.argmax(values == v)) for v in order(values) if np.any(values == v)],
+                     dtype=int)
+    x = scaler.transform(test.x[shown])
+    return (values[shown], x, *reconstruction_errors(model, x, device))
 
 
 def mnist_novelty(study: Study, params: dict, figure_dir: Path) -> dict:
-    model, scaler, device = _trained(study, params)
-    test = study.load(["test"], params)["test"]
-    digits = test.meta["digit"].to_numpy()
-    shown = _first_of_each(digits, list(range(N_CLASSES)))
-    x = scaler.transform(test.x[shown])
-    reconstruction = reconstruct(model, x, device)
-    errors = ((reconstruction - x) ** 2).reshape(len(x), -1).mean(axis=1)
+    digits, x, reconstruction, errors = test_examples(
+        study, params, "digit", lambda _: list(range(N_CLASSES))
+    )
     unseen = study.params(params, "unseen_digit")
     captions = [f"{d}{' unseen' if d == unseen else ''}\n{e:.3g}"
-                for d, e in zip(digits[shown], errors, strict=True)]
+                for d, e in zip(digits, errors, strict=True)]
     plots.image_grid(x[:, 0], reconstruction[:, 0], captions, figure_dir / "examples.png",
                      f"{study.name}: one test image per digit over its reconstruction (MSE)")
     return {}
 
 
 def sines(study: Study, params: dict, figure_dir: Path) -> dict:
-    model, scaler, device = _trained(study, params)
-    test = study.load(["test"], params)["test"]
-    kinds = test.meta["anomaly_type"].to_numpy()
-    order = ["none", *sorted(set(kinds) - {"none"})]
-    shown = _first_of_each(kinds, order)
-    x = scaler.transform(test.x[shown])
-    reconstruction = reconstruct(model, x, device)
-    errors = ((reconstruction - x) ** 2).reshape(len(x), -1).mean(axis=1)
+    kinds, x, reconstruction, errors = test_examples(
+        study, params, "anomaly_type", lambda kinds: ["none", *sorted(set(kinds) - {"none"})]
+    )
     threshold = read_json(study.model_dir / "threshold.json")["threshold"]
-    names = ["normal" if k == "none" else k for k in kinds[shown]]
+    names = ["normal" if k == "none" else k for k in kinds]
     plots.series_examples(x[:, 0], reconstruction[:, 0], names, errors, threshold,
                           figure_dir / "examples.png", f"{study.name}: test examples")
     return {}

@@ -11,7 +11,7 @@ probable class (multiclass).
 plots), detection rate per abnormal type, sklearn's classification report, and a
 breakdown per group (``by_<group_column>.json``: per device for ICBHI, per kind of
 sound for HLS-CMDS). ``reports/<study>/``: PNG figures.
-A study's ``evaluation`` hook adds its own metrics and figures (``run_evaluation``); a
+A study's ``evaluation`` hook adds its own metrics and figures (``with_evaluation``); a
 study without a threshold (``thresholded=False``, e.g. mnist_ae) gets the hook's alone.
 """
 
@@ -134,13 +134,14 @@ def breakdown(y: np.ndarray, predicted: np.ndarray, groups: pd.Series) -> dict:
     return {row.pop("group"): row for row in table.to_dict(orient="records")}
 
 
-def run_evaluation(spec: Study, params: dict, metrics: dict | None = None) -> dict:
-    """``metrics`` with the study's own evaluation merged in (written to metrics/<study>.json)."""
+def with_evaluation(spec: Study, params: dict, metrics: dict | None = None) -> dict:
+    """``metrics`` with the study's own evaluation hook merged in (it also writes its figures)."""
     merged = dict(metrics or {})
+    if spec.evaluation is None:
+        return merged
     for key, value in spec.evaluation(spec, params, Path("reports") / spec.name).items():
         both = isinstance(value, dict) and isinstance(merged.get(key), dict)
         merged[key] = {**merged[key], **value} if both else value
-    write_json(Path("metrics") / f"{spec.name}.json", merged)
     return merged
 
 
@@ -149,7 +150,7 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     spec = get_study(study)
     params = load_params()
     if not spec.thresholded:
-        run_evaluation(spec, params)
+        write_json(Path("metrics") / f"{study}.json", with_evaluation(spec, params))
         return
     calibration = read_json(spec.model_dir / "threshold.json")
     samples, classes = score_test(spec, params)
@@ -166,7 +167,6 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     plot_dir, figure_dir = Path("metrics") / study, Path("reports") / study
     roc = roc_table(abnormal["label"], abnormal["score"])
     write_parquet(Path("data/scores") / study / "test.parquet", samples)
-    write_json(Path("metrics") / f"{study}.json", metrics)
     write_json(plot_dir / "roc.json", {"roc": roc.to_dict(orient="records")})
     pr = pr_table(abnormal["label"], abnormal["score"])
     write_json(plot_dir / "pr.json", {"pr": pr.to_dict(orient="records")})
@@ -186,5 +186,4 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     plots.score_histogram(abnormal, metrics["threshold"], figure_dir / "score_histogram.png", title,
                           xlabel=score_name)
     plots.roc_figure(roc, metrics["test"]["auroc"], figure_dir / "roc.png", title)
-    if spec.evaluation is not None:
-        run_evaluation(spec, params, metrics)
+    write_json(Path("metrics") / f"{study}.json", with_evaluation(spec, params, metrics))
