@@ -42,7 +42,14 @@ class TrainConfig:
         return cls(**known)
 
 
+# CPU kernels split reductions by thread, so the thread count is part of the result: one
+# fixed count makes a checkpoint the same bytes on machines with any number of cores.
+CPU_THREADS = 2
+
+
 def resolve_device(name: str) -> torch.device:
+    """The torch device for ``name`` (auto: CUDA when present), with CPU threads pinned."""
+    torch.set_num_threads(CPU_THREADS)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)

@@ -98,4 +98,4 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     spec = get_study(study)
     val_scores = pd.read_parquet(Path("data/scores") / study / "val.parquet")
     cfg = spec.params(load_params(), "calibrate")
-    write_json(spec.model_dir / "threshold.json", calibrate(val_scores, cfg))
+    write_json(spec.model_dir / "threshold.json", calibrate(val_scores, cfg), digits=None)
