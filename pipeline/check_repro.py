@@ -67,7 +67,8 @@ def _csv_cells(text: str) -> dict[str, Any]:
     if not rows:
         return {}
     header, body = rows[0], rows[1:]
-    return {f"row {i}.{name}": _number(cell) for i, row in enumerate(body) for name, cell in zip(header, row)}
+    return {f"row {i}.{name}": _number(cell)
+            for i, row in enumerate(body) for name, cell in zip(header, row, strict=True)}
 
 
 def _number(cell: str) -> Any:
@@ -86,8 +87,10 @@ def parse_metrics(path: str, text: str) -> dict[str, Any]:
 
 
 def _close(a: Any, b: Any, rtol: float, atol: float) -> bool:
-    numeric = (int, float)
-    if isinstance(a, numeric) and isinstance(b, numeric) and not isinstance(a, bool) and not isinstance(b, bool):
+    def numeric(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if numeric(a) and numeric(b):
         return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
     return a == b
 

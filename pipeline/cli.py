@@ -11,7 +11,9 @@ import typer
 
 from pipeline import check_repro, predict
 from pipeline.errors import PipelineError
-from pipeline.stages import calibrate, download, evaluate, features, generate, report, split, train
+from pipeline.stages import (
+    calibrate, download, evaluate, features, generate, report, semi_summary, split, train,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -44,6 +46,7 @@ _stage("split", split.command)
 _stage("train", train.command)
 _stage("calibrate", calibrate.command)
 _stage("evaluate", evaluate.command)
+_stage("semi-summary", semi_summary.command)
 _stage("report", report.command)
 _stage("predict", predict.command)
 _stage("check-repro", check_repro.command)

@@ -42,7 +42,8 @@ def test_flatten_names_nested_keys_and_list_items():
 def test_values_within_tolerance_pass_and_outside_fail():
     assert compare_values("m.json", {"a": 1.0}, {"a": 1.0 + 1e-9}, rtol=1e-6, atol=0) == []
     (difference,) = compare_values("m.json", {"a": 1.0, "b": 2}, {"a": 1.01, "b": 2}, rtol=1e-6, atol=0)
-    assert (difference.file, difference.key, difference.committed, difference.new) == ("m.json", "a", 1.0, 1.01)
+    found = (difference.file, difference.key, difference.committed, difference.new)
+    assert found == ("m.json", "a", 1.0, 1.01)
     assert difference.fails
 
 
