@@ -8,6 +8,7 @@ or classification (cross-entropy with class weights, score = class probabilities
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import math
 import random
@@ -148,7 +149,9 @@ def epoch_batches(train: tuple[np.ndarray, np.ndarray], unlabelled: np.ndarray |
     if not streams:
         streams["labelled"] = _endless(*train, size, device, shuffle)
         no_labels = np.zeros(len(unlabelled), dtype=np.int64)
-        streams["unlabelled"] = _endless(unlabelled, no_labels, size, device, shuffle)
+        # an empty pool (every cycle labelled) leaves the unlabelled term out, same steps
+        streams["unlabelled"] = (_endless(unlabelled, no_labels, size, device, shuffle) if len(unlabelled)
+                                 else itertools.repeat((None, None)))
     for _ in range(steps):
         xb, yb = next(streams["labelled"])
         yield xb, yb, next(streams["unlabelled"])[0]

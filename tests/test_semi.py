@@ -164,3 +164,12 @@ def test_committed_audit_shows_unlabelled_cycles_from_training_patients_only():
     for entry in fractions.values():
         assert set(entry["overlap"].values()) == {0}
         assert entry["labelled_cycles"] > 0
+
+
+def test_empty_unlabelled_pool_trains_on_labels_alone():
+    """Pseudo-labelling at label fraction 1: no unlabelled cycle, the same steps, no hang."""
+    x, y = toy_spectrograms(32, seed=10)
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=0.01, patience=1, seed=0, device="cpu", select="last")
+    chosen = objective("pseudo_label")
+    _, history = fit(model(), chosen, (x, y), (x, y), cfg, unlabelled=x[:0], steps_per_epoch=4)
+    assert list(history["epoch"]) == [1]
