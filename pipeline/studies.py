@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import evaluations
 from pipeline.audio import read_audio_info
 from pipeline.datasets.icbhi import LABEL4, parse_annotations
 from pipeline.datasets.mnist import novelty_split, stratified_holdout
@@ -273,6 +272,18 @@ def load_sines(splits: list[str], params: dict | None = None) -> dict[str, Sampl
     return out
 
 
+def _evaluation(name: str) -> Callable[[Study, dict, Path], dict]:
+    """The hook ``pipeline.evaluations.<name>``, imported when it runs (it needs torch and
+    sklearn, which stages that only look a study up should not pay for)."""
+
+    def run(study: Study, params: dict, figure_dir: Path) -> dict:
+        from pipeline import evaluations
+
+        return getattr(evaluations, name)(study, params, figure_dir)
+
+    return run
+
+
 STUDIES: dict[str, Study] = {
     s.name: s
     for s in (
@@ -310,7 +321,7 @@ STUDIES: dict[str, Study] = {
         Study(
             name="mnist_ae", dataset="mnist", root="mnist", objective="reconstruction",
             load=load_mnist_ae, model_inputs=lambda x: {}, unit="image",
-            evaluation=evaluations.mnist_ae, thresholded=False,
+            evaluation=_evaluation("mnist_ae"), thresholded=False,
             title="MNIST: convolutional autoencoder (the notes' table), latent space and reconstructions",
             headline=("test.mse", "test.bce", "test.latent_knn_accuracy", "latent", "n_train_images",
                       "test.n"),
@@ -327,7 +338,7 @@ STUDIES: dict[str, Study] = {
         Study(
             name="mnist_novelty", dataset="mnist", root="mnist.novelty", objective="reconstruction",
             load=load_mnist_novelty, model_inputs=lambda x: {}, unit="image", group_column="digit",
-            evaluation=evaluations.mnist_novelty,
+            evaluation=_evaluation("mnist_novelty"),
             title="MNIST novelty: autoencoder trained on all digits but one; the unseen digit is the anomaly",
             headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.pauc",
                       "test.sensitivity", "test.specificity", "test.f1", "test.n_abnormal"),
@@ -344,7 +355,7 @@ STUDIES: dict[str, Study] = {
         Study(
             name="sines_ae", dataset="sines", root="sines", objective="reconstruction",
             load=load_sines, model_inputs=lambda x: {}, unit="series", type_columns=("anomaly_type",),
-            group_column="anomaly_type", evaluation=evaluations.sines,
+            group_column="anomaly_type", evaluation=_evaluation("sines"),
             title="Synthetic sines: Conv1D autoencoder (5,217 parameters) trained on normal series only",
             headline=("test.auroc", "test.pauc", "test.sensitivity", "test.specificity", "test.f1",
                       "test.n_normal", "test.n_abnormal"),
