@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import librosa
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from pipeline.audio import read_audio
+from pipeline.features.parallel import map_in_chunks
 from pipeline.features.spectral import Backend, MelSettings, log_mel
 
 PadMode = Literal["repeat", "zeros"]
@@ -61,6 +61,8 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if orig_sr == target_sr:
         return y
+    import librosa  # here: loading a study's settings should not import librosa
+
     resampled = librosa.resample(y=y, orig_sr=orig_sr, target_sr=target_sr, res_type=RESAMPLE_TYPE)
     return resampled.astype(np.float32, copy=False)
 
@@ -112,12 +114,19 @@ def cycle_log_mels(
     frames = 1 + n_samples // mel.hop_length  # centred frames, as log_mel computes them
     features = np.empty((len(cycles), 1, mel.n_mels, frames), dtype=np.float32)
     table = cycles.reset_index(drop=True)
-    by_recording = table.groupby("audio_path", sort=False).indices
-    for audio_path, positions in tqdm(by_recording.items(), desc="cycle log-mels",
-                                      unit="recording"):
+    recordings = list(table.groupby("audio_path", sort=False).indices.items())
+
+    def segments(recording: tuple[str, np.ndarray]) -> np.ndarray:
+        """One recording read, resampled and cut into its fixed-length cycles (on a thread)."""
+        audio_path, positions = recording
         rows = table.iloc[positions]
-        expected_sr = int(rows["sample_rate"].iloc[0])
-        y, sr = read_audio(folder / audio_path, expected_sr=expected_sr, channels=1)
-        segments = _cycle_samples(resample(y, sr, target_sr), target_sr, rows, n_samples, pad_mode)
-        features[positions, 0] = log_mel(segments, mel, backend)
+        y, sr = read_audio(folder / audio_path, expected_sr=int(rows["sample_rate"].iloc[0]),
+                           channels=1)
+        return _cycle_samples(resample(y, sr, target_sr), target_sr, rows, n_samples, pad_mode)
+
+    with tqdm(total=len(recordings), desc="cycle log-mels", unit="recording") as progress:
+        for part, cut in map_in_chunks(segments, recordings):
+            positions = np.concatenate([p for _, p in part])
+            features[positions, 0] = log_mel(np.concatenate(cut), mel, backend)  # one batched call
+            progress.update(len(part))
     return features

@@ -11,6 +11,7 @@ MNIST: the IDX archives as they are, ``data/features/mnist.npz`` (uint8 images
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from tqdm import tqdm
 from pipeline.datasets.mnist import read_mnist
 from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mels
-from pipeline.features.mfcc_windows import MFCCWindows, recording_features
+from pipeline.features.mfcc_windows import MFCCWindows, recording_windows, window_features
+from pipeline.features.parallel import map_in_chunks
 from pipeline.io import write_npz, write_parquet
 from pipeline.params import load_params, lookup
 
@@ -32,16 +34,25 @@ log = logging.getLogger(__name__)
 
 
 def mfcc_window_table(records: pd.DataFrame, raw_dir: Path, cfg: MFCCWindows) -> pd.DataFrame:
-    """One row per window of every record; features as float32 columns f000, f001, ..."""
-    frames = []
-    for rec in tqdm(records.itertuples(index=False), total=len(records), desc="mfcc", unit="file"):
-        feats = recording_features(raw_dir / rec.file, cfg)
-        frame = pd.DataFrame(feats, columns=[f"f{i:03d}" for i in range(feats.shape[1])])
-        frame.insert(0, "start_s", np.arange(len(feats)) * cfg.hop_s)
-        frame.insert(0, "window", np.arange(len(feats)))
-        frame.insert(0, "record", rec.record)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    """One row per window of every record; features as float32 columns f000, f001, ...
+
+    Files are read on a thread pool a chunk at a time; each chunk's windows go through the
+    spectral backend in one batched call, and the table is built once from the arrays.
+    """
+    paths = [raw_dir / name for name in records["file"]]
+    features, counts = [], []
+    with tqdm(total=len(paths), desc="mfcc", unit="file") as progress:
+        for _, windows in map_in_chunks(functools.partial(recording_windows, cfg=cfg), paths):
+            features.append(window_features(np.concatenate(windows), cfg))
+            counts.extend(len(w) for w in windows)
+            progress.update(len(windows))
+    x = np.concatenate(features) if features else np.empty((0, 0), np.float32)
+    counts = np.asarray(counts, dtype=np.int64)
+    window = np.arange(len(x)) - np.repeat(np.cumsum(counts) - counts, counts)  # 0.. per record
+    index = pd.DataFrame({"record": np.repeat(records["record"].to_numpy(), counts),
+                          "window": window, "start_s": window * cfg.hop_s})
+    columns = pd.DataFrame(x, columns=[f"f{i:03d}" for i in range(x.shape[1])])
+    return pd.concat([index, columns], axis=1)
 
 
 def cycle_features(records: pd.DataFrame, raw_dir: Path,
