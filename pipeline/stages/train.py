@@ -54,7 +54,8 @@ def train(study: Study, params: dict) -> tuple[torch.nn.Module, pd.DataFrame, pd
     train_set, val_set = data["train"], data["val"]
     cfg = TrainConfig.from_params(study.params(params, "train"))
     scaler = Scaler(study.params(params, "train").get("scaler", "none")).fit(train_set.x)
-    x_train, x_val = scaler.transform(train_set.x), scaler.transform(val_set.x)
+    # in place: the loaded splits are this function's own copies, scaled ones need no second
+    x_train, x_val = scaler.transform(train_set.x, in_place=True), scaler.transform(val_set.x, in_place=True)
 
     model_params = dict(study.params(params, "model"))
     model_name = model_params.pop("name")
