@@ -1,11 +1,11 @@
-"""Reading splits without extra copies: memory-mapped arrays, scaling in place."""
+"""Bounded memory: arrays streamed to disk by rows, splits read from memory maps, scaling in place."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pipeline.io import write_npz
+from pipeline.io import npz_row_writer, write_npz
 from pipeline.scalers import Scaler
 from pipeline.studies import npz_member
 
@@ -35,3 +35,21 @@ def test_scaling_in_place_gives_the_same_numbers_without_a_copy(kind):
     np.testing.assert_array_equal(scaled, expected)
     with pytest.raises(ValueError, match="float32"):
         scaler.transform(np.zeros((2, 8)), in_place=True)
+
+
+def test_npz_row_writer_gives_write_npz_bytes_in_any_row_order(tmp_path):
+    x = np.random.default_rng(2).random((23, 1, 3, 4)).astype(np.float32)
+    write_npz(tmp_path / "whole.npz", x=x)
+    order = np.random.default_rng(3).permutation(len(x))
+    with npz_row_writer(tmp_path / "rows.npz", "x", x.shape) as write:
+        for part in np.array_split(order, 4):
+            write(part, x[part])
+    assert (tmp_path / "rows.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.npz", "whole.npz"]  # no leftovers
+
+
+def test_npz_row_writer_leaves_nothing_when_rows_are_missing(tmp_path):
+    with pytest.raises(ValueError, match="1 of 3 rows"), \
+            npz_row_writer(tmp_path / "x.npz", "x", (3, 2)) as write:
+        write(np.array([0, 2]), np.ones((2, 2), np.float32))
+    assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ short, cropped when long) so every cycle gives a spectrogram of the same shape.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -92,7 +93,7 @@ def _cycle_samples(
     ])
 
 
-def cycle_log_mels(
+def cycle_log_mel_chunks(
     cycles: pd.DataFrame,
     folder: str | Path,
     *,
@@ -101,8 +102,10 @@ def cycle_log_mels(
     pad_mode: PadMode,
     mel: MelSettings,
     backend: Backend = "librosa",
-) -> np.ndarray:
-    """(N, 1, n_mels, frames) float32 log-mels, one per row of the cycle table, in its order.
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(positions, log-mels)`` for successive chunks of recordings: the (n, 1, n_mels, frames)
+    float32 log-mels of the table rows at ``positions``. At most one chunk of audio and its
+    features is held at a time, whatever the number of recordings.
 
     ``cycles`` needs audio_path (relative to ``folder``), sample_rate, start and end, as
     ``pipeline.datasets.icbhi.build_cycle_table`` gives them.
@@ -111,8 +114,6 @@ def cycle_log_mels(
         raise ValueError(f"mel settings are for {mel.sample_rate} Hz, cycles are at {target_sr} Hz")
     folder = Path(folder)
     n_samples = round(cycle_s * target_sr)
-    frames = 1 + n_samples // mel.hop_length  # centred frames, as log_mel computes them
-    features = np.empty((len(cycles), 1, mel.n_mels, frames), dtype=np.float32)
     table = cycles.reset_index(drop=True)
     recordings = list(table.groupby("audio_path", sort=False).indices.items())
 
@@ -127,6 +128,16 @@ def cycle_log_mels(
     with tqdm(total=len(recordings), desc="cycle log-mels", unit="recording") as progress:
         for part, cut in map_in_chunks(segments, recordings):
             positions = np.concatenate([p for _, p in part])
-            features[positions, 0] = log_mel(np.concatenate(cut), mel, backend)  # one batched call
+            yield positions, log_mel(np.concatenate(cut), mel, backend)[:, None]  # one batched call
             progress.update(len(part))
+
+
+def cycle_log_mels(cycles: pd.DataFrame, folder: str | Path, *, target_sr: int, cycle_s: float,
+                   pad_mode: PadMode, mel: MelSettings, backend: Backend = "librosa") -> np.ndarray:
+    """(N, 1, n_mels, frames) float32 log-mels, one per row of the cycle table, in its order."""
+    frames = 1 + round(cycle_s * target_sr) // mel.hop_length  # centred frames, as log_mel gives
+    features = np.empty((len(cycles), 1, mel.n_mels, frames), dtype=np.float32)
+    for positions, chunk in cycle_log_mel_chunks(cycles, folder, target_sr=target_sr, cycle_s=cycle_s,
+                                                 pad_mode=pad_mode, mel=mel, backend=backend):
+        features[positions] = chunk
     return features

@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from pipeline.datasets.mnist import read_mnist
 from pipeline.errors import PipelineError
-from pipeline.features.cycles import CycleFeatures, cycle_log_mels
+from pipeline.features.cycles import CycleFeatures, cycle_log_mel_chunks, cycle_log_mels
 from pipeline.features.mfcc_windows import MFCCWindows, recording_windows, window_features
 from pipeline.features.parallel import map_in_chunks
-from pipeline.io import write_npz, write_parquet
+from pipeline.io import npz_row_writer, write_npz, write_parquet
 from pipeline.params import load_params, lookup
 
 FEATURES = Path("data/features")
@@ -55,23 +55,33 @@ def mfcc_window_table(records: pd.DataFrame, raw_dir: Path, cfg: MFCCWindows) ->
     return pd.concat([index, columns], axis=1)
 
 
-def cycle_features(records: pd.DataFrame, raw_dir: Path,
-                   cfg: CycleFeatures) -> tuple[np.ndarray, pd.DataFrame]:
-    """Log-mel images of the cycles at least ``min_cycle_s`` long, and their index.
-
-    The index keeps the records' columns (bar the file paths) in the records' order, plus
-    ``row``, the position in the array.
-    """
+def kept_cycles(records: pd.DataFrame, cfg: CycleFeatures) -> pd.DataFrame:
+    """The cycles at least ``min_cycle_s`` long, in the records' order (the drop is logged)."""
     short = records["duration"] < cfg.min_cycle_s
     if short.any():
         log.warning("dropped %d of %d cycle(s) shorter than min_cycle_s = %g s",
                     int(short.sum()), len(records), cfg.min_cycle_s)
-    kept = records[~short].reset_index(drop=True)
-    x = cycle_log_mels(kept, raw_dir, target_sr=cfg.sample_rate, cycle_s=cfg.cycle_s,
-                       pad_mode=cfg.pad_mode, mel=cfg.mel, backend=cfg.backend)
+    return records[~short].reset_index(drop=True)
+
+
+def cycle_index(kept: pd.DataFrame) -> pd.DataFrame:
+    """The kept cycles' columns (bar the file paths) plus ``row``, the position in the array."""
     index = kept.drop(columns=[c for c in ("file", "audio_path") if c in kept])
     index.insert(0, "row", np.arange(len(index)))
-    return x, index
+    return index
+
+
+def _cycle_settings(cfg: CycleFeatures) -> dict:
+    return {"target_sr": cfg.sample_rate, "cycle_s": cfg.cycle_s, "pad_mode": cfg.pad_mode,
+            "mel": cfg.mel, "backend": cfg.backend}
+
+
+def cycle_features(records: pd.DataFrame, raw_dir: Path,
+                   cfg: CycleFeatures) -> tuple[np.ndarray, pd.DataFrame]:
+    """Log-mel images of the cycles at least ``min_cycle_s`` long, and their index, in memory
+    (the stage streams them to disk instead)."""
+    kept = kept_cycles(records, cfg)
+    return cycle_log_mels(kept, raw_dir, **_cycle_settings(cfg)), cycle_index(kept)
 
 
 def _hls(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
@@ -83,11 +93,15 @@ def _hls(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> No
 
 def _icbhi(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
     cfg = CycleFeatures(**lookup(params, "icbhi.features"))
-    x, index = cycle_features(records, raw_dir, cfg)
-    write_npz(FEATURES / f"{dataset}.npz", x=x)
-    write_parquet(FEATURES / f"{dataset}.parquet", index)
-    log.info("%s: %d cycles -> log-mels %s (%d Hz, %g s, pad %s)", dataset, len(index),
-             x.shape, cfg.sample_rate, cfg.cycle_s, cfg.pad_mode)
+    kept = kept_cycles(records, cfg)
+    shape = (len(kept), 1, cfg.n_mels, cfg.frames)
+    # chunk by chunk to disk: memory stays flat in the number of recordings
+    with npz_row_writer(FEATURES / f"{dataset}.npz", "x", shape) as write:
+        for positions, x in cycle_log_mel_chunks(kept, raw_dir, **_cycle_settings(cfg)):
+            write(positions, x)
+    write_parquet(FEATURES / f"{dataset}.parquet", cycle_index(kept))
+    log.info("%s: %d cycles -> log-mels %s (%d Hz, %g s, pad %s)", dataset, len(kept),
+             shape, cfg.sample_rate, cfg.cycle_s, cfg.pad_mode)
 
 
 def mnist_arrays(records: pd.DataFrame, raw_dir: Path) -> dict[str, np.ndarray]:
