@@ -53,3 +53,13 @@ def test_npz_row_writer_leaves_nothing_when_rows_are_missing(tmp_path):
             npz_row_writer(tmp_path / "x.npz", "x", (3, 2)) as write:
         write(np.array([0, 2]), np.ones((2, 2), np.float32))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scoring_batches_follow_a_memory_budget():
+    from pipeline.training import MAX_PREDICT_BATCH, PREDICT_INPUT_BYTES, predict_batch_size
+
+    assert predict_batch_size(np.zeros((10, 40), np.float32)) == MAX_PREDICT_BATCH  # small rows
+    log_mels = np.zeros((2000, 1, 64, 126), np.float32)
+    assert predict_batch_size(log_mels) * log_mels[0].nbytes <= PREDICT_INPUT_BYTES
+    assert predict_batch_size(log_mels) == 130
+    assert predict_batch_size(np.zeros((3, 1 << 24), np.float32)) == 1  # never zero
