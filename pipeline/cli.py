@@ -30,10 +30,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "Calibrate STUDY's decision threshold on its validation scores."),
     "evaluate": ("pipeline.stages.evaluate",
                  "Evaluate STUDY on its test set: metrics, DVC plot data and figures."),
+    "semi-summary": ("pipeline.stages.semi_summary",
+                     "Pool the semi-supervised grid: metrics, the label-fraction curve and the label audit."),
     "report": ("pipeline.stages.report",
                "Write reports/index.html, reports/summary.md and a model card per study."),
     "predict": ("pipeline.predict",
                 "Score FILES with a trained study: score and decision per recording (or annotated cycle)."),
+    "check-repro": ("pipeline.check_repro",
+                    "Re-run the pipeline and compare its metrics and dvc.lock with a commit's."),
 }
 
 
