@@ -53,6 +53,7 @@ GOALS = {  # dotted key -> (goal, "max" or "min")
     "memory.peak_mb": (1000.0, "max"),
 }
 ICBHI_FULL = 920
+QUIET_LOAD_PER_CPU = 0.5  # a 1-minute load average above this per core marks the figures as loaded
 # a child runs the command and reports the largest RSS among the processes it waited for
 _PEAK = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
          "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)")
@@ -263,6 +264,11 @@ def main() -> None:
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "repeats": args.repeats,
     }
+    busy = max(load_before[0], os.getloadavg()[0]) / (os.cpu_count() or 1)
+    results["machine"]["quiet"] = busy < QUIET_LOAD_PER_CPU
+    if not results["machine"]["quiet"]:
+        results["notes"].append(f"measured under load ({busy:.1f} runnable processes per core): "
+                                "timings are inflated and their ratios noisy")
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     report(results)
 
