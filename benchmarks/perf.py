@@ -264,7 +264,7 @@ def main() -> None:
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "repeats": args.repeats,
     }
-    busy = max(load_before[0], os.getloadavg()[0]) / (os.cpu_count() or 1)
+    busy = load_before[0] / (os.cpu_count() or 1)  # before: the benchmark loads the machine itself
     results["machine"]["quiet"] = busy < QUIET_LOAD_PER_CPU
     if not results["machine"]["quiet"]:
         results["notes"].append(f"measured under load ({busy:.1f} runnable processes per core): "
