@@ -18,7 +18,8 @@ Keys (nested: ``startup.stage_s`` is ``results["startup"]["stage_s"]``):
   then librosa melspectrogram + power_to_db per cycle) over the project's cycle log-mels;
 - ``repro.full_s``: forced `dvc repro` from raw, all studies (``memory.peak_mb`` then comes
   from it: the largest RSS of any process it ran, DVC's own included);
-- ``repro.noop_s``: `dvc repro` with nothing to do;
+- ``repro.noop_s``: `dvc repro` with nothing to do (mostly YAML parsing: ``repro.yaml_c_parser``
+  says whether ruamel.yaml's C parser, a third faster, was there);
 - ``memory.peak_mb``: the largest peak RSS of any stage measured (``memory.scope`` says which);
 - ``scale.icbhi_920_features_s``: `pipeline features icbhi` in a scratch project holding an
   ICBHI-sized input: the local recordings repeated under new patient IDs up to 920
@@ -28,6 +29,7 @@ Keys (nested: ``startup.stage_s`` is ``results["startup"]["stage_s"]``):
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -251,6 +253,7 @@ def main() -> None:
     else:
         results["repro"]["full_s"], peaks["dvc repro -f (any stage, DVC included)"] = timed(
             ["dvc", "repro", "-f"])
+    results["repro"]["yaml_c_parser"] = importlib.util.find_spec("_ruamel_yaml") is not None
     if pipeline_is_up_to_date():
         results["repro"]["noop_s"], _ = median_time(["dvc", "repro"], args.repeats)
     else:
