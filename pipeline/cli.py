@@ -1,25 +1,49 @@
-"""``pipeline`` command line: one command per stage (see dvc.yaml)."""
+"""pipeline command line: one command per stage (see dvc.yaml)."""
 
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import sys
 from collections.abc import Callable
 
 import typer
+from typer.core import TyperGroup
+from typer.main import get_command_from_info
+from typer.models import CommandInfo
 
-from pipeline import check_repro, predict
-from pipeline.errors import PipelineError
-from pipeline.stages import (
-    calibrate, download, evaluate, features, generate, report, semi_summary, split, train,
-)
+# name -> (module whose `command` runs it, one-line help for `pipeline --help`).
+# Modules are imported only when their command runs (or its own --help is asked for):
+# each stage then pays for the libraries it uses, not for torch, sklearn and matplotlib
+# all at once. tests/test_cli.py checks each line against its command's docstring.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "download": ("pipeline.stages.download",
+                 "Fetch DATASET (local copy or official source), verify it, write its records table."),
+    "generate": ("pipeline.stages.generate", "Generate DATASET's series, labels and split (no download)."),
+    "features": ("pipeline.stages.features", "Extract DATASET's features into data/features/."),
+    "split": ("pipeline.stages.split",
+              "Split DATASET's records into train/val/test; write the manifest and the audit."),
+    "train": ("pipeline.stages.train",
+              "Train STUDY's model; write checkpoint, training curves and validation scores."),
+    "calibrate": ("pipeline.stages.calibrate",
+                  "Calibrate STUDY's decision threshold on its validation scores."),
+    "evaluate": ("pipeline.stages.evaluate",
+                 "Evaluate STUDY on its test set: metrics, DVC plot data and figures."),
+    "semi-summary": ("pipeline.stages.semi_summary",
+                     "Pool the semi-supervised grid: metrics, the label-fraction curve and the label audit."),
+    "report": ("pipeline.stages.report",
+               "Write reports/index.html, reports/summary.md and a model card per study."),
+    "predict": ("pipeline.predict",
+                "Score FILES with a trained study: score and decision per recording (or annotated cycle)."),
+    "check-repro": ("pipeline.check_repro",
+                    "Re-run the pipeline and compare its metrics and dvc.lock with a commit's."),
+}
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
-
-def _stage(name: str, func: Callable) -> None:
-    """Register ``func`` as a command that reports PipelineError as one clear line."""
+def _reporting_errors(func: Callable) -> Callable:
+    """``func`` reporting PipelineError as one red line and exit status 1."""
+    from pipeline.errors import PipelineError
 
     @functools.wraps(func)  # typer reads the signature and annotations through __wrapped__
     def run(*args, **kwargs):
@@ -29,7 +53,33 @@ def _stage(name: str, func: Callable) -> None:
             typer.secho(f"error: {exc}", err=True, fg="red")
             sys.exit(1)
 
-    app.command(name)(run)
+    return run
+
+
+class LazyGroup(TyperGroup):
+    """A command group that imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx, cmd_name: str):
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = importlib.import_module(COMMANDS[cmd_name][0])
+            info = CommandInfo(name=cmd_name, callback=_reporting_errors(module.command))
+            self.commands[cmd_name] = get_command_from_info(
+                info, pretty_exceptions_short=True, rich_markup_mode=None
+            )
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx, formatter) -> None:
+        # the help lines of the table: listing commands must not import them
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_line) for name, (_, help_line) in COMMANDS.items()])
+
+
+# rich_markup_mode=None: plain click help, without rich's type column ("<bool>" beside flags)
+app = typer.Typer(cls=LazyGroup, add_completion=False, no_args_is_help=True, help=__doc__,
+                  rich_markup_mode=None)
 
 
 @app.callback()
@@ -37,16 +87,3 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logg
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
-
-
-_stage("download", download.command)
-_stage("generate", generate.command)
-_stage("features", features.command)
-_stage("split", split.command)
-_stage("train", train.command)
-_stage("calibrate", calibrate.command)
-_stage("evaluate", evaluate.command)
-_stage("semi-summary", semi_summary.command)
-_stage("report", report.command)
-_stage("predict", predict.command)
-_stage("check-repro", check_repro.command)

@@ -59,7 +59,11 @@ def reconstruction_errors(model: nn.Module, x: np.ndarray,
                           device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """Reconstructions of ``x`` and each sample's mean squared error."""
     reconstruction = reconstruct(model, x, device)
-    return reconstruction, ((reconstruction - x) ** 2).reshape(len(x), -1).mean(axis=1)
+    return reconstruction, mean_squared_errors(reconstruction, x)
+
+
+def mean_squared_errors(reconstruction: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return ((reconstruction - x) ** 2).reshape(len(x), -1).mean(axis=1)
 
 
 def per_image_bce(reconstruction: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -88,10 +92,10 @@ def project_2d(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
 def mnist_ae_report(model: nn.Module, train: Samples, test: Samples, cfg: dict,
                     figure_dir: Path, device: torch.device, title: str = "mnist_ae") -> dict:
     """Metrics and figures of a trained MNIST autoencoder (inputs already scaled to [0, 1])."""
-    reconstruction, mse = reconstruction_errors(model, test.x, device)
-    bce = per_image_bce(reconstruction, test.x)
+    test_codes = encode(model, test.x, device)  # once: the reconstructions decode these codes
+    reconstruction = _batched(model.decode, test_codes, device, batch_size=500)
+    mse, bce = mean_squared_errors(reconstruction, test.x), per_image_bce(reconstruction, test.x)
     digits = test.meta["digit"].to_numpy()
-    test_codes = encode(model, test.x, device)
 
     k, limit = int(cfg["knn_k"]), cfg.get("knn_fit_codes")
     fit_rows = np.arange(len(train.x))

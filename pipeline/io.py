@@ -12,7 +12,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,4 +109,45 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
     # a file object stops numpy appending ".npz" to the temporary name
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
+        np.savez(f, **arrays)  # uncompressed: saves 1.3 s per write and every read; 23 % larger
+
+
+@contextlib.contextmanager
+def npz_row_writer(path: str | Path, name: str, shape: tuple[int, ...],
+                   dtype=np.float32) -> Iterator[Callable[[np.ndarray, np.ndarray], None]]:
+    """Write the one array of an .npz row block by row block, never holding it whole.
+
+    Yields ``write(positions, rows)``: ``rows[i]`` becomes row ``positions[i]``. The rows go to
+    a temporary .npy file, then into the archive (uncompressed, the same bytes ``write_npz``
+    gives for the whole array); it appears at ``path`` only if the block succeeds and every
+    row was written.
+    """
+    dtype = np.dtype(dtype)
+    with atomic_path(path) as archive:
+        rows_file = archive.with_name(archive.name + ".npy")
+        try:
+            header = np.lib.format.open_memmap(rows_file, mode="w+", dtype=dtype, shape=shape)
+            offset = header.offset  # the npy header's length: rows follow it
+            del header
+            row_bytes = dtype.itemsize * int(np.prod(shape[1:]))
+            written = np.zeros(shape[0], dtype=bool)
+            with open(rows_file, "r+b") as f:  # plain writes: no mapped pages held in memory
+
+                def write(positions: np.ndarray, rows: np.ndarray) -> None:
+                    rows = np.ascontiguousarray(rows, dtype=dtype).reshape(len(rows), -1)
+                    for position, row in zip(positions, rows, strict=True):
+                        f.seek(offset + int(position) * row_bytes)
+                        f.write(row.tobytes())
+                    written[positions] = True
+
+                yield write
+            if not written.all():
+                raise ValueError(f"{int((~written).sum())} of {shape[0]} rows of {name!r} were "
+                                 f"never written to {path}")
+            # as numpy's savez lays a member out: stored, zip64, the default date
+            with (zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED, allowZip64=True) as zipf,
+                  zipf.open(f"{name}.npy", "w", force_zip64=True) as member,
+                  open(rows_file, "rb") as rows_in):
+                shutil.copyfileobj(rows_in, member, 1 << 20)
+        finally:
+            rows_file.unlink(missing_ok=True)

@@ -67,20 +67,70 @@ def error_separation(y_true: np.ndarray, scores: np.ndarray) -> dict:
     }
 
 
+BOOT_BLOCK = 100  # resamples per array operation: bounds memory at 100 x n weights (fixed: same bytes)
+
+
+def resampled_aurocs(y_true: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AUROC of each resample: row ``b`` of ``weights`` (B, n) counts how often each unit is drawn.
+
+    The scores are ranked once; a resample's Mann-Whitney count is then read from cumulative
+    weights of the negatives below (ties count half) each positive, for all rows at once.
+    NaN where a resample holds a single class.
+    """
+    order = np.argsort(scores, kind="stable")
+    ranked, positive = scores[order], y_true[order] == 1
+    negatives = ranked[~positive]
+    w = np.asarray(weights, dtype=float)[:, order]
+    w_pos, w_neg = w[:, positive], w[:, ~positive]
+    cum = np.concatenate([np.zeros((len(w), 1)), np.cumsum(w_neg, axis=1)], axis=1)
+    below = np.searchsorted(negatives, ranked[positive], side="left")
+    up_to = np.searchsorted(negatives, ranked[positive], side="right")
+    beaten = cum[:, below] + 0.5 * (cum[:, up_to] - cum[:, below])  # (B, n_pos)
+    pairs = w_pos.sum(axis=1) * w_neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, (w_pos * beaten).sum(axis=1) / pairs, np.nan)
+
+
+def _draw_counts(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
+    """(draws, n): how often each of ``n`` items is drawn in each resample of size ``n``."""
+    picks = rng.integers(0, n, size=(draws, n)) + n * np.arange(draws)[:, None]
+    return np.bincount(picks.ravel(), minlength=draws * n).reshape(draws, n)
+
+
 def bootstrap_auroc_ci(y_true: np.ndarray, scores: np.ndarray, n_boot: int = 2000,
-                       seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of AUROC over stratified bootstrap resamples (seeded)."""
+                       seed: int = 0, level: float = 0.95,
+                       groups: np.ndarray | None = None) -> tuple[float, float]:
+    """Percentile interval of AUROC over seeded bootstrap resamples.
+
+    Without ``groups``: stratified, positives and negatives resampled separately. With
+    ``groups`` (one id per unit: a patient, a fold): a cluster bootstrap that draws whole
+    groups with replacement, so units that move together are resampled together;
+    resamples left with one class are skipped (and counted in the log).
+    """
     y_true, scores = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
     if not _both_classes(y_true):
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     pos, neg = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
+    if groups is not None:
+        codes, names = pd.factorize(pd.Series(np.asarray(groups)), sort=True)
     values = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
-        values[b] = roc_auc_score(y_true[idx], scores[idx])
+    for start in range(0, n_boot, BOOT_BLOCK):
+        draws = min(BOOT_BLOCK, n_boot - start)
+        if groups is None:
+            weights = np.zeros((draws, len(y_true)))
+            weights[:, pos] = _draw_counts(rng, len(pos), draws)
+            weights[:, neg] = _draw_counts(rng, len(neg), draws)
+        else:
+            weights = _draw_counts(rng, len(names), draws)[:, codes]
+        values[start : start + draws] = resampled_aurocs(y_true, scores, weights)
+    single_class = int(np.isnan(values).sum())
+    if single_class == n_boot:
+        return float("nan"), float("nan")
+    if single_class:
+        log.warning("%d of %d cluster resamples held one class only: skipped", single_class, n_boot)
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
 

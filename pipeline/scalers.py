@@ -29,8 +29,14 @@ class Scaler:
             self.scale = np.float32(std if std > 0 else 1.0)
         return self
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.offset) / self.scale).astype(np.float32)
+    def transform(self, x: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """Scaled float32 inputs, written into one new array, or into ``x`` itself when
+        ``in_place`` (a float32 array its owner no longer needs: no second copy of the data)."""
+        if in_place and x.dtype != np.float32:
+            raise ValueError(f"in-place scaling needs float32 inputs, got {x.dtype}")
+        out = x if in_place else np.empty(x.shape, dtype=np.float32)
+        np.subtract(x, self.offset, out=out, dtype=np.float32)
+        return np.divide(out, self.scale, out=out)
 
     def state(self) -> dict:
         return {"kind": self.kind, "offset": self.offset, "scale": self.scale}

@@ -10,6 +10,8 @@ names, and per-sample metadata whose ``unit`` column names what a decision is ma
 
 from __future__ import annotations
 
+import struct
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import evaluations
 from pipeline.audio import read_audio_info
 from pipeline.datasets.icbhi import LABEL4, parse_annotations
 from pipeline.datasets.mnist import novelty_split, stratified_holdout
@@ -35,7 +36,7 @@ RECORDS = Path("data/records")
 
 @dataclass
 class Samples:
-    x: np.ndarray  # float32 inputs, first axis = samples
+    x: np.ndarray  # float32 inputs, first axis = samples; the loader's own writable copy
     y: np.ndarray  # int64 labels: 0 normal / 1 abnormal, or class ids
     meta: pd.DataFrame  # one row per sample, with `unit` and `label` columns
     classes: tuple[str, ...] = ("normal", "abnormal")  # name of each label; 0 is normal
@@ -91,7 +92,7 @@ def _load_hls(splits: list[str], params: dict) -> dict[str, Samples]:
         part = table[table["split"] == split].reset_index(drop=True)
         meta = part[["record", "window", "kind", "heart_type", "lung_type", "label"]]
         out[split] = Samples(
-            x=part[columns].to_numpy(np.float32),
+            x=part[columns].to_numpy(np.float32, copy=True),  # its own array: scaled in place
             y=part["label"].to_numpy(np.int64),
             meta=meta.assign(unit=part["record"]),
         )
@@ -108,10 +109,31 @@ ICBHI_TASKS = {"binary": ("normal", "abnormal"), "multiclass": LABEL4}
 ICBHI_META = ["cycle_id", "recording", "patient", "device", "label4"]
 
 
+def npz_member(path: Path, name: str) -> np.ndarray:
+    """Array ``name`` of an .npz, memory-mapped read-only when stored uncompressed (as
+    ``write_npz`` stores it): a loader then reads only the rows it takes, with no full copy."""
+    with zipfile.ZipFile(path) as archive:
+        member = archive.getinfo(f"{name}.npy")
+    if member.compress_type != zipfile.ZIP_STORED:
+        with np.load(path) as arrays:
+            return arrays[name]
+    with open(path, "rb") as f:
+        f.seek(member.header_offset + 26)  # the local header's name and extra-field lengths
+        name_length, extra_length = struct.unpack("<HH", f.read(4))
+        f.seek(name_length + extra_length, 1)
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = read_header(f)
+        offset = f.tell()
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                     order="F" if fortran_order else "C")
+
+
 def _indexed_array(path: Path, positions: pd.Series, rerun: str) -> np.ndarray:
-    """Array ``x`` of ``path``, checked to hold exactly one row per table row, in order."""
-    with np.load(path) as arrays:
-        x = arrays["x"]
+    """Array ``x`` of ``path`` (memory-mapped), checked to hold exactly one row per table row,
+    in order. Index it with the rows wanted: that reads them into a new array."""
+    x = npz_member(path, "x")
     if len(x) != len(positions) or not np.array_equal(positions, np.arange(len(x))):
         raise PipelineError(f"the arrays and the table describing them disagree (re-run `{rerun}`)",
                             path)
@@ -141,7 +163,7 @@ def _load_icbhi(splits: list[str], params: dict) -> dict[str, Samples]:
     for name in splits:
         rows = np.flatnonzero(split.to_numpy() == name)
         meta = index.iloc[rows][ICBHI_META].reset_index(drop=True)
-        out[name] = Samples(x=x[rows], y=y[rows], classes=classes,
+        out[name] = Samples(x=np.asarray(x[rows]), y=y[rows], classes=classes,
                             meta=meta.assign(label=y[rows], unit=meta["cycle_id"]))
     return out
 
@@ -316,9 +338,21 @@ def load_sines(splits: list[str], params: dict | None = None) -> dict[str, Sampl
     for split in splits:
         rows = manifest[manifest["split"] == split].reset_index(drop=True)
         meta = rows[["series", "label", "anomaly_type"]].assign(unit=rows["series"])
-        out[split] = Samples(x=x[rows["series"].to_numpy()], y=rows["label"].to_numpy(np.int64),
+        out[split] = Samples(x=np.asarray(x[rows["series"].to_numpy()]), y=rows["label"].to_numpy(np.int64),
                              meta=meta)
     return out
+
+
+def _evaluation(name: str) -> Callable[[Study, dict, Path], dict]:
+    """The hook ``pipeline.evaluations.<name>``, imported when it runs (it needs torch and
+    sklearn, which stages that only look a study up should not pay for)."""
+
+    def run(study: Study, params: dict, figure_dir: Path) -> dict:
+        from pipeline import evaluations
+
+        return getattr(evaluations, name)(study, params, figure_dir)
+
+    return run
 
 
 STUDIES: dict[str, Study] = {
@@ -358,7 +392,7 @@ STUDIES: dict[str, Study] = {
         Study(
             name="mnist_ae", dataset="mnist", root="mnist", objective="reconstruction",
             load=load_mnist_ae, model_inputs=lambda x: {}, unit="image",
-            evaluation=evaluations.mnist_ae, thresholded=False,
+            evaluation=_evaluation("mnist_ae"), thresholded=False,
             title="MNIST: convolutional autoencoder (the notes' table), latent space and reconstructions",
             headline=("test.mse", "test.bce", "test.latent_knn_accuracy", "latent", "n_train_images",
                       "test.n"),
@@ -375,7 +409,7 @@ STUDIES: dict[str, Study] = {
         Study(
             name="mnist_novelty", dataset="mnist", root="mnist.novelty", objective="reconstruction",
             load=load_mnist_novelty, model_inputs=lambda x: {}, unit="image", group_column="digit",
-            evaluation=evaluations.mnist_novelty,
+            evaluation=_evaluation("mnist_novelty"),
             title="MNIST novelty: autoencoder trained on all digits but one; the unseen digit is the anomaly",
             headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.pauc",
                       "test.sensitivity", "test.specificity", "test.f1", "test.n_abnormal"),
@@ -392,7 +426,7 @@ STUDIES: dict[str, Study] = {
         Study(
             name="sines_ae", dataset="sines", root="sines", objective="reconstruction",
             load=load_sines, model_inputs=lambda x: {}, unit="series", type_columns=("anomaly_type",),
-            group_column="anomaly_type", evaluation=evaluations.sines,
+            group_column="anomaly_type", evaluation=_evaluation("sines"),
             title="Synthetic sines: Conv1D autoencoder (5,217 parameters) trained on normal series only",
             headline=("test.auroc", "test.pauc", "test.sensitivity", "test.specificity", "test.f1",
                       "test.n_normal", "test.n_abnormal"),

@@ -109,10 +109,24 @@ def batches(x: np.ndarray, y: np.ndarray, size: int, device: torch.device,
         yield (torch.from_numpy(x[idx]).to(device), torch.from_numpy(y[idx]).to(device))
 
 
+# Scoring batches hold at most this many bytes of inputs (and at most MAX_PREDICT_BATCH
+# samples): a convolution's activations grow with its input, so this bounds evaluate's and
+# predict's memory whatever the test set's size (ICBHI log-mels: 130 cycles per batch).
+PREDICT_INPUT_BYTES = 4 << 20
+MAX_PREDICT_BATCH = 512
+
+
+def predict_batch_size(x: np.ndarray) -> int:
+    sample_bytes = max(1, x[:1].nbytes)
+    return max(1, min(MAX_PREDICT_BATCH, PREDICT_INPUT_BYTES // sample_bytes))
+
+
 @torch.no_grad()
 def predict_scores(model: nn.Module, objective, x: np.ndarray, device: torch.device,
-                   batch_size: int = 512) -> np.ndarray:
+                   batch_size: int | None = None) -> np.ndarray:
+    """Scores of every sample, in batches of ``batch_size`` (by default: a fixed memory budget)."""
     model.eval()
+    batch_size = batch_size or predict_batch_size(x)
     dummy = np.zeros(len(x), dtype=np.int64)
     parts = [objective.scores(model, xb).cpu().numpy() for xb, _ in batches(x, dummy, batch_size, device)]
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)

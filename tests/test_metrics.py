@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from pipeline.metrics import (
-    binary_report, bootstrap_auroc_ci, detection_by_type, error_separation, pr_table, roc_table,
+    binary_report, bootstrap_auroc_ci, detection_by_type, error_separation, pr_table,
+    resampled_aurocs, roc_table,
 )
 from pipeline.scoring import aggregate_units
 
@@ -92,3 +94,43 @@ def test_pr_table_by_hand():
     top = pr.loc[pr["threshold"] == 0.9].iloc[0]
     assert (top["precision"], top["recall"]) == (1.0, pytest.approx(1 / 3))
     assert pr["recall"].iloc[0] == 1.0 and np.isfinite(pr["threshold"]).all()
+
+
+def test_resampled_aurocs_match_sklearn_on_the_repeated_samples():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 30)
+    s = np.round(rng.normal(y, 1.0), 1)  # rounded: ties between and within classes
+    weights = rng.integers(0, 4, size=(25, 30))
+    expected = [roc_auc_score(np.repeat(y, w), np.repeat(s, w)) for w in weights]
+    np.testing.assert_allclose(resampled_aurocs(y, s, weights), expected, rtol=1e-12)
+    assert np.isnan(resampled_aurocs(y, s, (y == 1)[None, :].astype(int))[0])  # one class only
+
+
+def test_bootstrap_interval_agrees_with_the_per_resample_loop():
+    rng = np.random.default_rng(5)
+    y = np.r_[np.zeros(60), np.ones(30)].astype(int)
+    s = np.r_[rng.normal(0, 1, 60), rng.normal(1, 1, 30)]
+    loop = np.random.default_rng(0)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    values = []
+    for _ in range(1000):
+        idx = np.concatenate([loop.choice(pos, len(pos)), loop.choice(neg, len(neg))])
+        values.append(roc_auc_score(y[idx], s[idx]))
+    low, high = bootstrap_auroc_ci(y, s, n_boot=1000, seed=1)
+    # another random stream, the same distribution: the bounds agree to Monte Carlo noise
+    assert low == pytest.approx(np.percentile(values, 2.5), abs=0.02)
+    assert high == pytest.approx(np.percentile(values, 97.5), abs=0.02)
+
+
+def test_cluster_bootstrap_widens_the_interval_when_units_move_together():
+    rng = np.random.default_rng(2)
+    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    s = np.r_[rng.normal(0, 1, 20), rng.normal(1, 1, 20)]
+    copies = 5  # every unit five times over: five copies are one group, not five samples
+    y5, s5, groups = np.repeat(y, copies), np.repeat(s, copies), np.repeat(np.arange(40), copies)
+    naive = bootstrap_auroc_ci(y5, s5, n_boot=500, seed=0)
+    cluster = bootstrap_auroc_ci(y5, s5, n_boot=500, seed=0, groups=groups)
+    alone = bootstrap_auroc_ci(y, s, n_boot=500, seed=0, groups=np.arange(40))
+    assert cluster[1] - cluster[0] > 1.8 * (naive[1] - naive[0])
+    assert cluster == pytest.approx(alone, abs=0.03)  # the copies add nothing
+    assert cluster == bootstrap_auroc_ci(y5, s5, n_boot=500, seed=0, groups=groups)

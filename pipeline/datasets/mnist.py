@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from pipeline.datasets.base import Dataset, Source
 from pipeline.errors import PipelineError
@@ -140,6 +139,8 @@ def stratified_holdout(
 
     Both index arrays come back sorted, so they are stable to store and compare.
     """
+    from sklearn.model_selection import train_test_split  # here: split and download skip sklearn
+
     labels = np.asarray(labels)
     if not 0 < n_val < len(labels):
         raise ValueError(f"n_val must be between 1 and {len(labels) - 1}, got {n_val}")

@@ -7,16 +7,17 @@ short, cropped when long) so every cycle gives a spectrogram of the same shape.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import librosa
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from pipeline.audio import read_audio
+from pipeline.features.parallel import map_in_chunks
 from pipeline.features.spectral import Backend, MelSettings, log_mel
 
 PadMode = Literal["repeat", "zeros"]
@@ -61,6 +62,8 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if orig_sr == target_sr:
         return y
+    import librosa  # here: loading a study's settings should not import librosa
+
     resampled = librosa.resample(y=y, orig_sr=orig_sr, target_sr=target_sr, res_type=RESAMPLE_TYPE)
     return resampled.astype(np.float32, copy=False)
 
@@ -90,7 +93,7 @@ def _cycle_samples(
     ])
 
 
-def cycle_log_mels(
+def cycle_log_mel_chunks(
     cycles: pd.DataFrame,
     folder: str | Path,
     *,
@@ -99,8 +102,10 @@ def cycle_log_mels(
     pad_mode: PadMode,
     mel: MelSettings,
     backend: Backend = "librosa",
-) -> np.ndarray:
-    """(N, 1, n_mels, frames) float32 log-mels, one per row of the cycle table, in its order.
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(positions, log-mels)`` for successive chunks of recordings: the (n, 1, n_mels, frames)
+    float32 log-mels of the table rows at ``positions``. At most one chunk of audio and its
+    features is held at a time, whatever the number of recordings.
 
     ``cycles`` needs audio_path (relative to ``folder``), sample_rate, start and end, as
     ``pipeline.datasets.icbhi.build_cycle_table`` gives them.
@@ -109,15 +114,30 @@ def cycle_log_mels(
         raise ValueError(f"mel settings are for {mel.sample_rate} Hz, cycles are at {target_sr} Hz")
     folder = Path(folder)
     n_samples = round(cycle_s * target_sr)
-    frames = 1 + n_samples // mel.hop_length  # centred frames, as log_mel computes them
-    features = np.empty((len(cycles), 1, mel.n_mels, frames), dtype=np.float32)
     table = cycles.reset_index(drop=True)
-    by_recording = table.groupby("audio_path", sort=False).indices
-    for audio_path, positions in tqdm(by_recording.items(), desc="cycle log-mels",
-                                      unit="recording"):
+    recordings = list(table.groupby("audio_path", sort=False).indices.items())
+
+    def segments(recording: tuple[str, np.ndarray]) -> np.ndarray:
+        """One recording read, resampled and cut into its fixed-length cycles (on a thread)."""
+        audio_path, positions = recording
         rows = table.iloc[positions]
-        expected_sr = int(rows["sample_rate"].iloc[0])
-        y, sr = read_audio(folder / audio_path, expected_sr=expected_sr, channels=1)
-        segments = _cycle_samples(resample(y, sr, target_sr), target_sr, rows, n_samples, pad_mode)
-        features[positions, 0] = log_mel(segments, mel, backend)
+        y, sr = read_audio(folder / audio_path, expected_sr=int(rows["sample_rate"].iloc[0]),
+                           channels=1)
+        return _cycle_samples(resample(y, sr, target_sr), target_sr, rows, n_samples, pad_mode)
+
+    with tqdm(total=len(recordings), desc="cycle log-mels", unit="recording") as progress:
+        for part, cut in map_in_chunks(segments, recordings):
+            positions = np.concatenate([p for _, p in part])
+            yield positions, log_mel(np.concatenate(cut), mel, backend)[:, None]  # one batched call
+            progress.update(len(part))
+
+
+def cycle_log_mels(cycles: pd.DataFrame, folder: str | Path, *, target_sr: int, cycle_s: float,
+                   pad_mode: PadMode, mel: MelSettings, backend: Backend = "librosa") -> np.ndarray:
+    """(N, 1, n_mels, frames) float32 log-mels, one per row of the cycle table, in its order."""
+    frames = 1 + round(cycle_s * target_sr) // mel.hop_length  # centred frames, as log_mel gives
+    features = np.empty((len(cycles), 1, mel.n_mels, frames), dtype=np.float32)
+    for positions, chunk in cycle_log_mel_chunks(cycles, folder, target_sr=target_sr, cycle_s=cycle_s,
+                                                 pad_mode=pad_mode, mel=mel, backend=backend):
+        features[positions] = chunk
     return features

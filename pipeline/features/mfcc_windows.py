@@ -50,11 +50,11 @@ class MFCCWindows:
 
 
 def frame_windows(y: np.ndarray, window: int, hop: int) -> np.ndarray:
-    """(samples,) -> (n_windows, window): every full window starting at multiples of hop."""
+    """(samples,) -> (n_windows, window): every full window starting at multiples of hop
+    (a read-only view of ``y``, no copy)."""
     if len(y) < window:
         return np.empty((0, window), dtype=y.dtype)
-    count = 1 + (len(y) - window) // hop
-    return np.stack([y[i * hop : i * hop + window] for i in range(count)])
+    return np.lib.stride_tricks.sliding_window_view(y, window)[::hop]
 
 
 def window_features(windows: np.ndarray, cfg: MFCCWindows) -> np.ndarray:
@@ -65,7 +65,12 @@ def window_features(windows: np.ndarray, cfg: MFCCWindows) -> np.ndarray:
     return np.concatenate([coeffs.mean(axis=-1), coeffs.std(axis=-1)], axis=1)
 
 
-def recording_features(path: str | Path, cfg: MFCCWindows) -> np.ndarray:
-    """Read one recording (checked: rate, mono, at least one window) and featurise it."""
+def recording_windows(path: str | Path, cfg: MFCCWindows) -> np.ndarray:
+    """Read one recording (checked: rate, mono, at least one window): (n_windows, samples)."""
     y, _ = read_audio(path, expected_sr=cfg.sample_rate, min_seconds=cfg.window_s)
-    return window_features(frame_windows(y, cfg.window_samples, cfg.hop_samples), cfg)
+    return frame_windows(y, cfg.window_samples, cfg.hop_samples)
+
+
+def recording_features(path: str | Path, cfg: MFCCWindows) -> np.ndarray:
+    """One recording's window features (what ``pipeline predict`` scores)."""
+    return window_features(recording_windows(path, cfg), cfg)

@@ -52,7 +52,7 @@ def score_test(study: Study, params: dict) -> tuple[pd.DataFrame, tuple[str, ...
                             f"{tuple(test.classes)} (re-run train)", study.model_dir / "model.pt")
     device = resolve_device(TrainConfig.from_params(study.params(params, "train")).device)
     objective = Reconstruction() if study.objective == "reconstruction" else Classification()
-    x = Scaler.from_state(checkpoint["scaler"]).transform(test.x)
+    x = Scaler.from_state(checkpoint["scaler"]).transform(test.x, in_place=True)  # test.x is ours
     scores = predict_scores(model.to(device), objective, x, device)
     return score_frame(objective, scores, test.meta), tuple(test.classes)
 

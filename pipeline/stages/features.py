@@ -11,6 +11,7 @@ MNIST: the IDX archives as they are, ``data/features/mnist.npz`` (uint8 images
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from tqdm import tqdm
 
 from pipeline.datasets.mnist import read_mnist
 from pipeline.errors import PipelineError
-from pipeline.features.cycles import CycleFeatures, cycle_log_mels
-from pipeline.features.mfcc_windows import MFCCWindows, recording_features
-from pipeline.io import write_npz, write_parquet
+from pipeline.features.cycles import CycleFeatures, cycle_log_mel_chunks, cycle_log_mels
+from pipeline.features.mfcc_windows import MFCCWindows, recording_windows, window_features
+from pipeline.features.parallel import map_in_chunks
+from pipeline.io import npz_row_writer, write_npz, write_parquet
 from pipeline.params import load_params, lookup
 
 FEATURES = Path("data/features")
@@ -32,35 +34,54 @@ log = logging.getLogger(__name__)
 
 
 def mfcc_window_table(records: pd.DataFrame, raw_dir: Path, cfg: MFCCWindows) -> pd.DataFrame:
-    """One row per window of every record; features as float32 columns f000, f001, ..."""
-    frames = []
-    for rec in tqdm(records.itertuples(index=False), total=len(records), desc="mfcc", unit="file"):
-        feats = recording_features(raw_dir / rec.file, cfg)
-        frame = pd.DataFrame(feats, columns=[f"f{i:03d}" for i in range(feats.shape[1])])
-        frame.insert(0, "start_s", np.arange(len(feats)) * cfg.hop_s)
-        frame.insert(0, "window", np.arange(len(feats)))
-        frame.insert(0, "record", rec.record)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    """One row per window of every record; features as float32 columns f000, f001, ...
 
-
-def cycle_features(records: pd.DataFrame, raw_dir: Path,
-                   cfg: CycleFeatures) -> tuple[np.ndarray, pd.DataFrame]:
-    """Log-mel images of the cycles at least ``min_cycle_s`` long, and their index.
-
-    The index keeps the records' columns (bar the file paths) in the records' order, plus
-    ``row``, the position in the array.
+    Files are read on a thread pool a chunk at a time; each chunk's windows go through the
+    spectral backend in one batched call, and the table is built once from the arrays.
     """
+    paths = [raw_dir / name for name in records["file"]]
+    features, counts = [], []
+    with tqdm(total=len(paths), desc="mfcc", unit="file") as progress:
+        for _, windows in map_in_chunks(functools.partial(recording_windows, cfg=cfg), paths):
+            features.append(window_features(np.concatenate(windows), cfg))
+            counts.extend(len(w) for w in windows)
+            progress.update(len(windows))
+    x = np.concatenate(features) if features else np.empty((0, 0), np.float32)
+    counts = np.asarray(counts, dtype=np.int64)
+    window = np.arange(len(x)) - np.repeat(np.cumsum(counts) - counts, counts)  # 0.. per record
+    index = pd.DataFrame({"record": np.repeat(records["record"].to_numpy(), counts),
+                          "window": window, "start_s": window * cfg.hop_s})
+    columns = pd.DataFrame(x, columns=[f"f{i:03d}" for i in range(x.shape[1])])
+    return pd.concat([index, columns], axis=1)
+
+
+def kept_cycles(records: pd.DataFrame, cfg: CycleFeatures) -> pd.DataFrame:
+    """The cycles at least ``min_cycle_s`` long, in the records' order (the drop is logged)."""
     short = records["duration"] < cfg.min_cycle_s
     if short.any():
         log.warning("dropped %d of %d cycle(s) shorter than min_cycle_s = %g s",
                     int(short.sum()), len(records), cfg.min_cycle_s)
-    kept = records[~short].reset_index(drop=True)
-    x = cycle_log_mels(kept, raw_dir, target_sr=cfg.sample_rate, cycle_s=cfg.cycle_s,
-                       pad_mode=cfg.pad_mode, mel=cfg.mel, backend=cfg.backend)
+    return records[~short].reset_index(drop=True)
+
+
+def cycle_index(kept: pd.DataFrame) -> pd.DataFrame:
+    """The kept cycles' columns (bar the file paths) plus ``row``, the position in the array."""
     index = kept.drop(columns=[c for c in ("file", "audio_path") if c in kept])
     index.insert(0, "row", np.arange(len(index)))
-    return x, index
+    return index
+
+
+def _cycle_settings(cfg: CycleFeatures) -> dict:
+    return {"target_sr": cfg.sample_rate, "cycle_s": cfg.cycle_s, "pad_mode": cfg.pad_mode,
+            "mel": cfg.mel, "backend": cfg.backend}
+
+
+def cycle_features(records: pd.DataFrame, raw_dir: Path,
+                   cfg: CycleFeatures) -> tuple[np.ndarray, pd.DataFrame]:
+    """Log-mel images of the cycles at least ``min_cycle_s`` long, and their index, in memory
+    (the stage streams them to disk instead)."""
+    kept = kept_cycles(records, cfg)
+    return cycle_log_mels(kept, raw_dir, **_cycle_settings(cfg)), cycle_index(kept)
 
 
 def _hls(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
@@ -72,11 +93,15 @@ def _hls(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> No
 
 def _icbhi(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
     cfg = CycleFeatures(**lookup(params, "icbhi.features"))
-    x, index = cycle_features(records, raw_dir, cfg)
-    write_npz(FEATURES / f"{dataset}.npz", x=x)
-    write_parquet(FEATURES / f"{dataset}.parquet", index)
-    log.info("%s: %d cycles -> log-mels %s (%d Hz, %g s, pad %s)", dataset, len(index),
-             x.shape, cfg.sample_rate, cfg.cycle_s, cfg.pad_mode)
+    kept = kept_cycles(records, cfg)
+    shape = (len(kept), 1, cfg.n_mels, cfg.frames)
+    # chunk by chunk to disk: memory stays flat in the number of recordings
+    with npz_row_writer(FEATURES / f"{dataset}.npz", "x", shape) as write:
+        for positions, x in cycle_log_mel_chunks(kept, raw_dir, **_cycle_settings(cfg)):
+            write(positions, x)
+    write_parquet(FEATURES / f"{dataset}.parquet", cycle_index(kept))
+    log.info("%s: %d cycles -> log-mels %s (%d Hz, %g s, pad %s)", dataset, len(kept),
+             shape, cfg.sample_rate, cfg.cycle_s, cfg.pad_mode)
 
 
 def mnist_arrays(records: pd.DataFrame, raw_dir: Path) -> dict[str, np.ndarray]:

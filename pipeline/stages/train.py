@@ -66,7 +66,8 @@ def train(study: Study, params: dict) -> tuple[torch.nn.Module, pd.DataFrame, pd
     cfg = TrainConfig.from_params(study.params(params, "train"))
     # the scaler sees every training input; a semi-supervised study hides labels (-1), not inputs
     scaler = Scaler(study.params(params, "train").get("scaler", "none")).fit(train_set.x)
-    x_train, x_val = scaler.transform(train_set.x), scaler.transform(val_set.x)
+    # in place: the loaded splits are this function's own copies, scaled ones need no second
+    x_train, x_val = scaler.transform(train_set.x, in_place=True), scaler.transform(val_set.x, in_place=True)
     labelled = train_set.y >= 0
 
     model_params = dict(study.params(params, "model"))
