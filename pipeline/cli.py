@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import typer
 
-from pipeline import predict
+from pipeline import params, predict
 from pipeline.errors import PipelineError
 from pipeline.stages import calibrate, download, evaluate, features, generate, report, split, train
 
@@ -17,7 +17,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
 def _stage(name: str, func: Callable) -> None:
-    """Register ``func`` as a command that reports PipelineError as one clear line."""
+    """Register ``func`` as a command that reports PipelineError as one clear line.
+
+    Only user errors (bad data, bad params) are caught: anything else is a bug and keeps
+    its traceback.
+    """
 
     @functools.wraps(func)  # typer reads the signature and annotations through __wrapped__
     def run(*args, **kwargs):
@@ -46,3 +50,4 @@ _stage("calibrate", calibrate.command)
 _stage("evaluate", evaluate.command)
 _stage("report", report.command)
 _stage("predict", predict.command)
+_stage("check-params", params.command)

@@ -362,5 +362,5 @@ STUDIES: dict[str, Study] = {
 
 def get_study(name: str) -> Study:
     if name not in STUDIES:
-        raise KeyError(f"unknown study {name!r}; known: {', '.join(sorted(STUDIES))}")
+        raise PipelineError(f"unknown study {name!r}; known: {', '.join(sorted(STUDIES))}")
     return STUDIES[name]
