@@ -96,7 +96,7 @@ BAD = [
     ("mnist.features.dtype", "float", "mnist.features.dtype: unknown key (this section takes no keys)"),
     ("sines.train.train_images", 10, "sines.train.train_images: unknown key"),
     ("sines.generate.anomaly_types", ["nope"], "sines.generate.anomaly_types[0]: Input should be"),
-    ("sines.generate.amplitude_range", [2.0, 1.0], "sines.generate.amplitude_range: low must not exceed high"),
+    ("sines.generate.amplitude_range", [2.0, 1.0], "amplitude_range: low must not exceed high"),
 ]
 
 

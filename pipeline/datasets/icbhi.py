@@ -294,7 +294,7 @@ def _audio_info(path: Path):
         raise PipelineError(f"not readable as audio ({exc})", path) from exc
 
 
-def _drop_reason(
+def drop_reason(
     start: float, end: float, recording_duration: float, min_cycle_s: float
 ) -> str | None:
     if end > recording_duration:
@@ -333,7 +333,7 @@ def _recording_rows(
             "label4": label4(crackle, wheeze),
             "label_binary": int(crackle or wheeze),
         }
-        reason = _drop_reason(cycle.start, cycle.end, recording["recording_duration"], min_cycle_s)
+        reason = drop_reason(cycle.start, cycle.end, recording["recording_duration"], min_cycle_s)
         if reason is None:
             kept.append(row)
             continue
