@@ -174,14 +174,14 @@ def _featurize_icbhi(path: Path, settings: dict) -> tuple[list[dict], Iterator[S
     if annotation.is_file():
         cycles = parse_annotations(annotation)
         cycles["unit"] = [f"{path}#cycle{i}" for i in range(len(cycles))]
-        reasons = pd.Series(_unscorable(cycles, info.duration, cfg), index=cycles.index)
+        reasons = _unscorable(cycles, info.duration, cfg)
         skipped = [{"file": str(path), "unit": unit, "start": start, "end": end, "reason": reason}
                    for unit, start, end, reason in zip(cycles["unit"], cycles["start"],
                                                        cycles["end"], reasons, strict=True)
                    if reason is not None]
-        cycles = cycles[reasons.isna()].reset_index(drop=True)
+        cycles = cycles[[reason is None for reason in reasons]].reset_index(drop=True)
         if cycles.empty:
-            counts = reasons.value_counts()
+            counts = pd.Series(reasons).value_counts()
             raise PipelineError(f"none of the {len(reasons)} annotated cycle(s) can be scored ("
                                 + ", ".join(f"{n} {why}" for why, n in counts.items())
                                 + f"; the audio is {info.duration:.2f} s long)", annotation)
