@@ -93,13 +93,12 @@ class Predictor:
         return next(self.model.parameters()).device
 
 
-def predict_files(study_name: str, files: list[Path]) -> Iterator[tuple[str, Path, list[dict]]]:
+def predict_files(predictor: Predictor, files: list[Path]) -> Iterator[tuple[str, Path, list[dict]]]:
     """Per file, in order: ``("results" | "skipped" | "error", path, rows)``.
 
     Any exception while scoring one file becomes that file's error (the traceback goes to
-    the debug log); the model is loaded once, and its errors stop everything.
+    the debug log), so the other files are still scored.
     """
-    predictor = Predictor.load(study_name)
     for path in map(Path, files):
         try:
             results, skipped = predictor.score_file(path)
@@ -137,10 +136,11 @@ def command(
     """Score FILES with a trained study: score, threshold and decision per recording (or per
     annotated cycle, with its start and end in seconds)."""
     found: dict[str, list[dict]] = {"results": [], "skipped": [], "error": []}
-    if not as_json:
-        typer.echo("unit\tscore\tthreshold\tdecision")
     try:
-        for kind, path, rows in predict_files(study, [Path(f) for f in files]):
+        predictor = Predictor.load(study)  # its errors (no such study, no model) stop everything
+        if not as_json:
+            typer.echo("unit\tscore\tthreshold\tdecision")
+        for kind, path, rows in predict_files(predictor, [Path(f) for f in files]):
             found[kind] += rows
             if as_json:
                 continue
