@@ -324,3 +324,10 @@ def test_a_truncated_flac_fails_where_it_is_read(tmp_path):
     path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
     with pytest.raises(PipelineError, match="not readable as audio|truncated"):
         read_audio(path)
+
+
+def test_json_output_never_holds_a_bare_nan():
+    from pipeline.io import jsonable
+    payload = {"score": np.float32("nan"), "scores": np.array([1.0, np.inf]), "n": np.int64(2)}
+    assert json.loads(json.dumps(jsonable(payload), allow_nan=False)) == {
+        "score": None, "scores": [1.0, None], "n": 2}
