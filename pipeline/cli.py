@@ -9,9 +9,11 @@ from collections.abc import Callable
 
 import typer
 
-from pipeline import params, predict
+from pipeline import check_repro, params, predict
 from pipeline.errors import PipelineError
-from pipeline.stages import calibrate, download, evaluate, features, generate, report, split, train
+from pipeline.stages import (
+    calibrate, download, evaluate, features, generate, report, semi_summary, split, train,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -48,6 +50,8 @@ _stage("split", split.command)
 _stage("train", train.command)
 _stage("calibrate", calibrate.command)
 _stage("evaluate", evaluate.command)
+_stage("semi-summary", semi_summary.command)
 _stage("report", report.command)
 _stage("predict", predict.command)
+_stage("check-repro", check_repro.command)
 _stage("check-params", params.command)

@@ -119,23 +119,31 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def jsonable(obj: Any) -> Any:
+def jsonable(obj: Any, digits: int | None = None) -> Any:
+    """``obj`` as JSON can hold it: numpy values as Python ones, non-finite floats as null."""
     if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
+        return {str(k): jsonable(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [jsonable(v, digits) for v in obj]
     if isinstance(obj, np.generic):
-        return jsonable(obj.item())  # a NaN float32 becomes None too
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
+        obj = obj.item()
+    if isinstance(obj, float):
+        if not np.isfinite(obj):
+            return None
+        if digits is not None:
+            return float(f"{obj:.{digits}g}")
     return obj
 
 
-def write_json(path: str | Path, obj: Any) -> None:
+def write_json(path: str | Path, obj: Any, digits: int | None = 6) -> None:
+    """Write ``obj`` as JSON, floats rounded to ``digits`` significant digits.
+
+    Rounding where numbers are written keeps last-bit differences (summation order, BLAS
+    kernels) out of the committed metrics; None keeps full precision (thresholds, which
+    decisions are taken against).
+    """
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(jsonable(obj), indent=2) + "\n")
+        tmp.write_text(json.dumps(jsonable(obj, digits), indent=2) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

@@ -19,7 +19,8 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
 
     Raises PipelineError naming the file and every bad key (with the nearest valid key for
     a misspelled one) when the YAML does not parse or does not fit ``params_schema``.
-    Keys left out stay out, so the code's defaults (which the schema documents) apply.
+    The params are returned as written (the schema is strict: it converts nothing), and keys
+    left out stay out, so the code's defaults (which the schema documents) apply.
     """
     path = Path(path)
     if not path.is_file():
@@ -33,9 +34,10 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise PipelineError(f"not readable ({exc})", path) from None
     try:
-        return validate(raw or {}).model_dump(exclude_unset=True)
+        validate(raw or {})
     except ValueError as exc:
         raise PipelineError(str(exc), path) from None
+    return raw or {}
 
 
 def lookup(params: dict[str, Any], dotted: str, path: str | Path = PARAMS_FILE) -> Any:

@@ -37,7 +37,9 @@ _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML already types its values, so a quoted "5" or a 2.5 for an integer is a
+    # mistake to report, not a value to convert
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # ---------------------------------------------------------------- shared sections
@@ -54,6 +56,7 @@ class Train(Section):
     patience: PositiveInt
     seed: Seed
     weight_decay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    select: Literal["best", "last"] = "best"  # lowest validation loss, or the last epoch
 
     @field_validator("device")
     @classmethod
@@ -73,7 +76,7 @@ class ImageTrain(Train):
 class ThresholdCalibrate(Section):
     """Studies trained on normal data only: the threshold comes from normal validation errors."""
 
-    method: Literal["percentile", "mean_std"]
+    method: Literal["percentile", "gamma", "mean_std"]
     percentile: Annotated[float, Field(gt=0, le=100)] = 95.0
     k: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 3.0
     aggregate: Aggregate = "mean"
@@ -221,6 +224,62 @@ class ICBHISplit(Section):
         return self
 
 
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+RampUp = Annotated[int, Field(ge=0)]
+
+
+class SupervisedSettings(Section):
+    weight: NonNegative = 1.0
+
+
+class ReconstructionSettings(SupervisedSettings):
+    ramp_up: RampUp = 0
+
+
+class PiModelSettings(ReconstructionSettings):
+    spec_augment: SpecAugment | None = None
+
+
+class VATSettings(ReconstructionSettings):
+    epsilon: PositiveFloat = 1.0
+    xi: PositiveFloat = 1e-6
+
+
+class PseudoLabelSettings(ReconstructionSettings):
+    threshold: Annotated[float, Field(gt=0, le=1)] = 0.95
+
+
+class SemiSettings(Section):
+    """Per semi-supervised method (pipeline/semi.py): its unlabelled term's settings."""
+
+    supervised: SupervisedSettings | None = None
+    reconstruction: ReconstructionSettings | None = None
+    pi_model: PiModelSettings | None = None
+    vat: VATSettings | None = None
+    pseudo_label: PseudoLabelSettings | None = None
+
+
+SemiMethod = Literal["supervised", "reconstruction", "pi_model", "vat", "pseudo_label"]
+
+
+class ICBHISemi(Section):
+    # written as they name the grid's cells (icbhi_semi/<method>/<fraction>): 1 stays 1
+    label_fraction: Annotated[list[Annotated[int | float, Field(gt=0, le=1)]], Field(min_length=1)]
+    method: Annotated[list[SemiMethod], Field(min_length=1)]
+    seed: Seed
+    model: SpectrogramModel
+    train: Train
+    settings: SemiSettings
+
+    @model_validator(mode="after")
+    def _settings_for_every_method(self) -> ICBHISemi:
+        missing = [m for m in self.method if m not in self.settings.model_fields_set]
+        if missing:
+            raise ValueError(f"settings has no entry for method(s) {', '.join(missing)} "
+                             "(an empty one takes the defaults)")
+        return self
+
+
 class ICBHIModel(Section):
     model: SpectrogramModel
     train: Train
@@ -232,6 +291,7 @@ class ICBHI(Section):
     split: ICBHISplit | None = None
     cnn: ICBHIModel | None = None
     crnn: ICBHIModel | None = None
+    semi: ICBHISemi | None = None
     calibrate: ClassifierCalibrate | None = None
     evaluate: Evaluate | None = None
 
@@ -334,7 +394,8 @@ def _tag(model: type[BaseModel]) -> str | None:
 def _walk(loc: tuple) -> tuple[str, list[str]]:
     """(dotted key, valid keys of the innermost section) for a pydantic error location.
 
-    Discriminated-union tags (``model.simple_cnn.hidden``) are dropped from the key.
+    Discriminated-union tags (``model.simple_cnn.hidden``) and the member names of plain
+    unions (``int``, ``float``) are dropped from the key.
     """
     parts: list[str] = []
     models: list[type[BaseModel]] = [ParamsFile]
@@ -345,6 +406,8 @@ def _walk(loc: tuple) -> tuple[str, list[str]]:
         tagged = [m for m in models if _tag(m) == part]
         if len(models) > 1 and tagged:
             models = tagged
+            continue
+        if not models:  # below a plain value: a union member's name ("int", "float")
             continue
         parts.append(part)
         fields = models[0].model_fields if len(models) == 1 else {}
@@ -381,5 +444,7 @@ def validate(raw: Any) -> ParamsFile:
     try:
         return ParamsFile.model_validate(raw)
     except ValidationError as exc:
-        problems = [describe(e) for e in exc.errors()]
-        raise ValueError("; ".join(problems)) from None
+        problems: dict[str, str] = {}  # one per key: a union's members each report the value
+        for error in exc.errors():
+            problems.setdefault(_walk(error["loc"])[0], describe(error))
+        raise ValueError("; ".join(problems.values())) from None

@@ -104,3 +104,25 @@ def series_examples(inputs: np.ndarray, outputs: np.ndarray, names: list[str], e
     fig.suptitle(title, y=1.0)
     fig.tight_layout()
     _save(fig, path)
+
+
+def label_fraction_curve(metrics: dict, path: Path) -> None:
+    """Test AUROC against the share of labelled training cycles, one line per method, with
+    the patient-cluster bootstrap interval as error bars."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fractions = metrics["label_fractions"]
+    for offset, method in enumerate(metrics["methods"]):
+        cells = [metrics["cells"][f"{method}@{f}"] for f in fractions]
+        auroc = np.array([c["auroc"] for c in cells])
+        errors = np.array([[a - c["auroc_ci_low"], c["auroc_ci_high"] - a]
+                           for a, c in zip(auroc, cells, strict=True)]).T
+        x = np.array(fractions) * (1 + 0.02 * (offset - len(metrics["methods"]) / 2))  # spread the bars
+        ax.errorbar(x, auroc, yerr=errors, marker="o", capsize=3, label=method)
+    ax.axhline(0.5, color="grey", linestyle=":", linewidth=1, label="chance")
+    ax.set_xscale("log")
+    ax.set_xticks(fractions, [f"{f:.0%}" for f in fractions])
+    ax.minorticks_off()
+    ax.set(xlabel="labelled share of the training cycles (whole patients)", ylabel="test AUROC",
+           title="icbhi_semi: AUROC by label fraction (95% patient-bootstrap intervals)")
+    ax.legend(fontsize="small")
+    _save(fig, path)

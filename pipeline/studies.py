@@ -23,6 +23,7 @@ from pipeline.audio import read_audio_info
 from pipeline.datasets.icbhi import LABEL4, drop_reason, parse_annotations
 from pipeline.datasets.mnist import novelty_split, stratified_holdout
 from pipeline.errors import PipelineError
+from pipeline.grouping import hold_out_groups
 from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.features.mfcc_windows import MFCCWindows, recording_features
 from pipeline.params import load_params, lookup
@@ -63,6 +64,7 @@ class Study:
     # add to metrics/<study>.json; it writes its own figures (see pipeline/evaluations.py)
     evaluation: Callable[[Study, dict, Path], dict] | None = None
     thresholded: bool = True  # False: no calibrate stage; evaluate runs `evaluation` alone
+    semi_method: str | None = None  # semi-supervised method (pipeline/semi.py); train labels -1 = hidden
 
     def key(self, section: str) -> str:
         if section in self.shared:
@@ -218,6 +220,52 @@ ICBHI_LIMITATIONS = (
     "training); see the per-device breakdown.",
     "Validation holds only a few patients, so early stopping and the threshold are noisy.",
 )
+
+SEMI_STUDY = "icbhi_semi"
+
+
+def labelled_training_rows(meta: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Rows of the training patients that keep their labels: a seeded set of whole patients
+    holding about ``fraction`` of the training cycles, each class's share kept (all at 1)."""
+    if not 0 < fraction <= 1:
+        raise PipelineError(f"icbhi.semi.label_fraction values must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return np.ones(len(meta), dtype=bool)
+    return hold_out_groups(meta, fraction, seed, group_column="patient", stratify="label4")
+
+
+def _semi_loader(fraction: float) -> Callable[[list[str], dict], dict[str, Samples]]:
+    """The ICBHI loader with the labels of the unlabelled training patients hidden (-1)."""
+
+    def load(splits: list[str], params: dict) -> dict[str, Samples]:
+        out = _load_icbhi(splits, params)
+        if "train" in out:
+            train = out["train"]
+            keep = labelled_training_rows(train.meta, fraction, lookup(params, "icbhi.semi.seed"))
+            y = np.where(keep, train.y, -1)
+            out["train"] = Samples(x=train.x, y=y, classes=train.classes, meta=train.meta.assign(label=y))
+        return out
+
+    return load
+
+
+def semi_study(name: str) -> Study:
+    """``icbhi_semi/<method>/<label fraction>``: one cell of the semi-supervised grid."""
+    from pipeline.semi import METHODS
+
+    _, method, fraction = name.split("/")
+    if method not in METHODS:
+        raise PipelineError(f"unknown semi-supervised method {method!r}; known: {', '.join(METHODS)}")
+    return Study(
+        name=name, dataset="icbhi", root="icbhi.semi", objective="classification",
+        load=_semi_loader(float(fraction)), model_inputs=_spectrogram_inputs, unit="cycle",
+        type_columns=("label4",), group_column="device", features="features",
+        featurize_file=_featurize_icbhi, shared=_ICBHI_SHARED, semi_method=method,
+        title=f"ICBHI semi-supervised: {method}, {float(fraction):.0%} of training patients labelled",
+        headline=("test.auroc", "test.icbhi_score", "test.sensitivity", "test.specificity"),
+        limitations=ICBHI_LIMITATIONS,
+    )
+
 
 # ---------------------------------------------------------------- autoencoder studies
 # Loaders take ``params`` (read from params.yaml when not given): the MNIST studies read
@@ -394,6 +442,8 @@ STUDIES: dict[str, Study] = {
 
 
 def get_study(name: str) -> Study:
+    if name.startswith(f"{SEMI_STUDY}/") and name.count("/") == 2:
+        return semi_study(name)
     if name not in STUDIES:
         raise PipelineError(f"unknown study {name!r}; known: {', '.join(sorted(STUDIES))}")
     return STUDIES[name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from pipeline.errors import PipelineError
 from pipeline.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,13 @@ class TrainConfig:
     seed: int
     device: str = "auto"
     weight_decay: float = 0.0
+    # best: the epoch of lowest validation loss (early stopping after `patience` epochs
+    # without one); last: a fixed schedule, every epoch trained and the last one kept
+    select: str = "best"
+
+    def __post_init__(self) -> None:
+        if self.select not in ("best", "last"):
+            raise PipelineError(f"train.select must be best or last, got {self.select!r}")
 
     @classmethod
     def from_params(cls, section: dict[str, Any]) -> TrainConfig:
@@ -42,7 +51,14 @@ class TrainConfig:
         return cls(**known)
 
 
+# CPU kernels split reductions by thread, so the thread count is part of the result: one
+# fixed count makes a checkpoint the same bytes on machines with any number of cores.
+CPU_THREADS = 2
+
+
 def resolve_device(name: str) -> torch.device:
+    """The torch device for ``name`` (auto: CUDA when present), with CPU threads pinned."""
+    torch.set_num_threads(CPU_THREADS)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -110,31 +126,75 @@ def mean_loss(model: nn.Module, objective, x: np.ndarray, y: np.ndarray, device,
     return total / len(x)
 
 
+def _endless(x: np.ndarray, y: np.ndarray, size: int, device: torch.device,
+             generator: np.random.Generator):
+    """Shuffled (x, y) batches without end (reshuffled on every pass)."""
+    while True:
+        yield from batches(x, y, size, device, generator)
+
+
+def epoch_batches(train: tuple[np.ndarray, np.ndarray], unlabelled: np.ndarray | None, size: int,
+                  device: torch.device, shuffle: np.random.Generator, streams: dict, steps: int):
+    """One epoch of (x, y, x_unlabelled) batches.
+
+    Without unlabelled data: one pass over ``train``, x_unlabelled None. With it, ``steps``
+    pairs of batches, labelled and unlabelled each drawn from its own endless stream (kept
+    in ``streams`` across epochs).
+    """
+    if unlabelled is None:
+        for xb, yb in batches(*train, size, device, shuffle):
+            yield xb, yb, None
+        return
+    if not streams:
+        streams["labelled"] = _endless(*train, size, device, shuffle)
+        no_labels = np.zeros(len(unlabelled), dtype=np.int64)
+        streams["unlabelled"] = _endless(unlabelled, no_labels, size, device, shuffle)
+    for _ in range(steps):
+        xb, yb = next(streams["labelled"])
+        yield xb, yb, next(streams["unlabelled"])[0]
+
+
 def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
-        val: tuple[np.ndarray, np.ndarray], cfg: TrainConfig) -> tuple[nn.Module, pd.DataFrame]:
-    """Adam with early stopping on validation loss; returns the best model and the history."""
+        val: tuple[np.ndarray, np.ndarray], cfg: TrainConfig,
+        unlabelled: np.ndarray | None = None, steps_per_epoch: int = 0) -> tuple[nn.Module, pd.DataFrame]:
+    """Adam with early stopping on validation loss; returns the best model and the history.
+
+    ``unlabelled``: inputs for a semi-supervised objective's ``unlabelled_loss`` (see
+    pipeline/semi.py), in ``steps_per_epoch`` steps an epoch (0: as many as ``unlabelled``
+    fills); an objective that is an ``nn.Module`` has its own parameters trained too.
+    """
     if len(train[0]) == 0 or len(val[0]) == 0:
         raise ValueError(f"need training and validation samples, got {len(train[0])} and {len(val[0])}")
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     model = model.to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trained = list(model.parameters())
+    if isinstance(objective, nn.Module):
+        trained += list(objective.to(device).parameters())
+    optimiser = torch.optim.Adam(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
     shuffle = np.random.default_rng(cfg.seed)
+    streams: dict = {}
+    if unlabelled is not None and not steps_per_epoch:
+        steps_per_epoch = math.ceil(len(unlabelled) / cfg.batch_size)
     best_loss, best_state, best_epoch, history = np.inf, None, 0, []
     progress = tqdm(range(1, cfg.epochs + 1), desc=f"train ({device.type})", unit="epoch", mininterval=5)
     for epoch in progress:
         model.train()
-        total = 0.0
-        for xb, yb in batches(*train, cfg.batch_size, device, shuffle):
+        total, seen = 0.0, 0
+        for xb, yb, xu in epoch_batches(train, unlabelled, cfg.batch_size, device, shuffle, streams,
+                                           steps_per_epoch):
             optimiser.zero_grad()
             loss = objective.loss(model, xb, yb)
+            if xu is not None:
+                loss = loss + objective.unlabelled_loss(model, xu, epoch)
             loss.backward()
             optimiser.step()
             total += loss.item() * len(xb)
+            seen += len(xb)
         val_loss = mean_loss(model, objective, *val, device, cfg.batch_size)
-        history.append({"epoch": epoch, "train_loss": total / len(train[0]), "val_loss": val_loss})
+        history.append({"epoch": epoch, "train_loss": total / seen, "val_loss": val_loss})
         progress.set_postfix(train=f"{history[-1]['train_loss']:.4g}", val=f"{val_loss:.4g}")
-        if val_loss < best_loss:
+        if val_loss < best_loss or cfg.select == "last":
             best_loss, best_epoch = val_loss, epoch
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= cfg.patience:

@@ -18,10 +18,13 @@ from pipeline.errors import PipelineError
 from pipeline.models import MODELS, _load_builtin_models
 from pipeline.params import load_params
 from pipeline.params_schema import (
-    MODEL_SCHEMAS, Aggregate, AnomalyType, HLSSplit, ICBHISplit, ScalerKind, _tag,
+    MODEL_SCHEMAS, Aggregate, AnomalyType, ClassifierCalibrate, HLSSplit, ICBHISplit, ScalerKind,
+    SemiMethod, ThresholdCalibrate, _tag,
 )
 from pipeline.scalers import Scaler
 from pipeline.scoring import AGGREGATES
+from pipeline.semi import METHODS as SEMI_METHODS
+from pipeline.stages.calibrate import METHODS as CALIBRATION_METHODS
 from pipeline.stages.split import ICBHI_SCHEMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +52,10 @@ def test_schema_choices_match_the_code():
     assert set(get_args(AnomalyType)) == set(ANOMALIES)
     assert set(get_args(HLSSplit.model_fields["subset"].annotation)) == set(SUBSETS)
     assert set(get_args(ICBHISplit.model_fields["scheme"].annotation)) == set(ICBHI_SCHEMES)
+    assert set(get_args(SemiMethod)) == set(SEMI_METHODS)
+    calibrations = {m for section in (ThresholdCalibrate, ClassifierCalibrate)
+                    for m in get_args(section.model_fields["method"].annotation)}
+    assert calibrations == set(CALIBRATION_METHODS)
 
 
 def _with(dotted: str, value) -> dict:
@@ -66,6 +73,8 @@ BAD = [
     ("model.latent", -1, "model.latent: Input should be greater than 0"),
     ("model.latent", "abc", "model.latent: Input should be a valid integer"),
     ("model.latent", 0, "model.latent: Input should be greater than 0"),
+    ("model.latent", 2.5, "model.latent: Input should be a valid integer"),
+    ("model.latent", "16", "model.latent: Input should be a valid integer"),  # quoted: strict
     ("model.name", "nope", "model.name: Input should be 'mlp_ae'"),
     ("split.fractions", [0.5, 0.3, 0.3], "split.fractions: train/val/test shares must sum to 1"),
     ("split.fractions", [0, 1, 0], "split.fractions[0]: Input should be greater than 0"),
@@ -77,7 +86,7 @@ BAD = [
     ("train.device", "tpu", "train.device: must be auto, cpu, cuda"),
     ("train.scaler", "robust", "train.scaler: Input should be 'minmax', 'standard' or 'none'"),
     ("evaluate.bootstrap", 0, "evaluate.bootstrap: Input should be greater than or equal to 10"),
-    ("calibrate.method", "youden", "calibrate.method: Input should be 'percentile' or 'mean_std'"),
+    ("calibrate.method", "youden", "calibrate.method: Input should be 'percentile', 'gamma' or 'mean_std'"),
     ("calibrate.percentile", 101, "calibrate.percentile: Input should be less than or equal to 100"),
     ("features.n_mfcc", 80, "features: n_mfcc (80) must not exceed n_mels (40)"),
     ("features.sample_rate", None, "features.sample_rate: Input should be a valid integer"),
@@ -94,6 +103,11 @@ BAD = [
     ("icbhi.split.val_fraction", 1.5, "icbhi.split.val_fraction: Input should be less than 1"),
     ("mnist.novelty.unseen_digit", 10, "mnist.novelty.unseen_digit: Input should be less than or equal to 9"),
     ("mnist.features.dtype", "float", "mnist.features.dtype: unknown key (this section takes no keys)"),
+    ("icbhi.semi.label_fraction", [0.25, 1.5], "icbhi.semi.label_fraction[1]: Input should be less"),
+    ("icbhi.semi.method", ["mixmatch"], "icbhi.semi.method[0]: Input should be 'supervised'"),
+    ("icbhi.semi.settings.vatt", {}, "icbhi.semi.settings.vatt: unknown key (did you mean"),
+    ("icbhi.semi.train.select", "first", "icbhi.semi.train.select: Input should be 'best' or 'last'"),
+    ("icbhi.semi.settings", {"supervised": None}, "icbhi.semi: settings has no entry for method(s)"),
     ("sines.train.train_images", 10, "sines.train.train_images: unknown key"),
     ("sines.generate.anomaly_types", ["nope"], "sines.generate.anomaly_types[0]: Input should be"),
     ("sines.generate.amplitude_range", [2.0, 1.0], "amplitude_range: low must not exceed high"),

@@ -37,6 +37,10 @@ class SimpleCNN(nn.Module):
             nn.Linear(hidden, n_classes),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutional feature map (N, 32, n_mels // 4, frames // 4)."""
         check_input(x, self.n_mels, self.frames)
-        return self.classifier(self.features(self.augment(x)))
+        return self.features(self.augment(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.encode(x))

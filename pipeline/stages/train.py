@@ -20,7 +20,7 @@ from pipeline.io import write_csv, write_parquet
 from pipeline.models import build
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
-from pipeline.studies import Samples, Study, get_study
+from pipeline.studies import Study, get_study
 from pipeline.training import (
     Classification, Reconstruction, TrainConfig, fit, predict_scores, resolve_device,
     save_checkpoint,
@@ -29,10 +29,10 @@ from pipeline.training import (
 log = logging.getLogger(__name__)
 
 
-def make_objective(study: Study, train: Samples, n_classes: int | None = None):
+def make_objective(study: Study, labels: np.ndarray, n_classes: int | None = None):
     if study.objective == "reconstruction":
         return Reconstruction()
-    counts = np.bincount(train.y, minlength=n_classes or 0).astype(np.float32)
+    counts = np.bincount(labels, minlength=n_classes or 0).astype(np.float32)
     weights = counts.sum() / (len(counts) * np.maximum(counts, 1))  # "balanced" weighting
     return Classification(torch.from_numpy(weights))
 
@@ -49,12 +49,25 @@ def score_frame(objective, scores: np.ndarray, meta: pd.DataFrame) -> pd.DataFra
     return frame
 
 
+def _semi_objective(study: Study, params: dict, supervised, model: torch.nn.Module,
+                    x_train: np.ndarray, labelled: np.ndarray):
+    """The semi-supervised objective and its unlabelled inputs (the pool it draws from)."""
+    from pipeline import semi
+
+    settings = study.params(params, "settings")[study.semi_method] or {}
+    objective = semi.make_objective(study.semi_method, settings, supervised, model,
+                                    torch.from_numpy(x_train[:1]))
+    return objective, x_train if objective.pool == "all" else x_train[~labelled]
+
+
 def train(study: Study, params: dict) -> tuple[torch.nn.Module, pd.DataFrame, pd.DataFrame, dict]:
     data = study.load(["train", "val"], params)
     train_set, val_set = data["train"], data["val"]
     cfg = TrainConfig.from_params(study.params(params, "train"))
+    # the scaler sees every training input; a semi-supervised study hides labels (-1), not inputs
     scaler = Scaler(study.params(params, "train").get("scaler", "none")).fit(train_set.x)
     x_train, x_val = scaler.transform(train_set.x), scaler.transform(val_set.x)
+    labelled = train_set.y >= 0
 
     model_params = dict(study.params(params, "model"))
     model_name = model_params.pop("name")
@@ -63,10 +76,16 @@ def train(study: Study, params: dict) -> tuple[torch.nn.Module, pd.DataFrame, pd
         model_kwargs["n_classes"] = len(train_set.classes)
     torch.manual_seed(cfg.seed)  # the same initial weights on every run
     model = build(model_name, **model_kwargs)
-    objective = make_objective(study, train_set, model_kwargs.get("n_classes"))
-    log.info("%s: %s on %d training / %d validation samples", study.name, model_name,
-             len(x_train), len(x_val))
-    model, history = fit(model, objective, (x_train, train_set.y), (x_val, val_set.y), cfg)
+    objective = make_objective(study, train_set.y[labelled], model_kwargs.get("n_classes"))
+    unlabelled, steps = None, 0
+    if study.semi_method:
+        objective, unlabelled = _semi_objective(study, params, objective, model, x_train, labelled)
+        steps = -(-len(x_train) // cfg.batch_size)  # every method: one pass's worth of all cycles
+    log.info("%s: %s on %d training (%d labelled) / %d validation samples", study.name, model_name,
+             len(x_train), int(labelled.sum()), len(x_val))
+    labelled_pair = (x_train, train_set.y) if labelled.all() else (x_train[labelled], train_set.y[labelled])
+    model, history = fit(model, objective, labelled_pair, (x_val, val_set.y), cfg,
+                         unlabelled=unlabelled, steps_per_epoch=steps)
     val_scores = predict_scores(model, objective, x_val, resolve_device(cfg.device))
     checkpoint_extra = {
         "scaler": scaler.state(), "objective": study.objective, "study": study.name,

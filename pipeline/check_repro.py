@@ -1,0 +1,184 @@
+"""``pipeline check-repro``: does this checkout reproduce the numbers its commit carries?
+
+Re-runs ``dvc repro`` (optional), then compares the working tree with a git revision
+(HEAD by default):
+
+- every metrics file under ``metrics/`` (JSON and CSV), value by value: a number outside
+  ``rtol``/``atol`` of the committed one, a changed string, or a key present on one side
+  only is a difference;
+- ``dvc.lock``: every output's hash. On the machine kind the project is locked for, the
+  outputs are byte-identical; elsewhere ``--bytes warn`` reports a changed hash without
+  failing, and the metrics tolerance is what decides.
+
+Each difference is printed as ``file  key  committed -> new``; the exit status is 1 when
+any falls outside the tolerance.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from pipeline.errors import PipelineError
+
+METRICS_DIR = "metrics"
+LOCK_FILE = "dvc.lock"
+
+
+@dataclass(frozen=True)
+class Difference:
+    file: str
+    key: str
+    committed: Any
+    new: Any
+    fails: bool
+
+    def line(self) -> str:
+        mark = "FAIL" if self.fails else "warn"
+        return f"{mark}  {self.file}  {self.key}  {self.committed!r} -> {self.new!r}"
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"test": {"auroc": 0.8}}`` -> ``{"test.auroc": 0.8}``; list items by index."""
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return {prefix: node}
+    flat: dict[str, Any] = {}
+    for key, value in items:
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def _csv_cells(text: str) -> dict[str, Any]:
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return {}
+    header, body = rows[0], rows[1:]
+    return {f"row {i}.{name}": _number(cell)
+            for i, row in enumerate(body) for name, cell in zip(header, row, strict=True)}
+
+
+def _number(cell: str) -> Any:
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
+def parse_metrics(path: str, text: str) -> dict[str, Any]:
+    if path.endswith(".json"):
+        return flatten(json.loads(text))
+    if path.endswith(".csv"):
+        return _csv_cells(text)
+    raise PipelineError("not a metrics file (JSON or CSV expected)", path)
+
+
+def _close(a: Any, b: Any, rtol: float, atol: float) -> bool:
+    def numeric(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if numeric(a) and numeric(b):
+        return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+    return a == b
+
+
+def compare_values(file: str, committed: dict[str, Any], new: dict[str, Any],
+                   rtol: float, atol: float) -> list[Difference]:
+    missing = object()
+    differences = []
+    for key in sorted(committed.keys() | new.keys()):
+        old_value, new_value = committed.get(key, missing), new.get(key, missing)
+        if old_value is missing or new_value is missing or not _close(old_value, new_value, rtol, atol):
+            differences.append(Difference(
+                file, key,
+                "(absent)" if old_value is missing else old_value,
+                "(absent)" if new_value is missing else new_value,
+                fails=True,
+            ))
+    return differences
+
+
+def lock_hashes(text: str) -> dict[str, str]:
+    """``{"train@hls_ae: models/hls_ae/model.pt": "<md5>"}`` for every output in a dvc.lock."""
+    stages = (yaml.safe_load(text) or {}).get("stages", {})
+    return {
+        f"{stage}: {out['path']}": out.get("md5", "")
+        for stage, entry in stages.items()
+        for out in entry.get("outs", [])
+    }
+
+
+def compare_lock(committed: str, new: str, bytes_fail: bool) -> list[Difference]:
+    old_hashes, new_hashes = lock_hashes(committed), lock_hashes(new)
+    return [
+        Difference(LOCK_FILE, key, old_hashes.get(key, "(absent)"), new_hashes.get(key, "(absent)"),
+                   fails=bytes_fail)
+        for key in sorted(old_hashes.keys() | new_hashes.keys())
+        if old_hashes.get(key) != new_hashes.get(key)
+    ]
+
+
+def git(*args: str, root: Path) -> str:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise PipelineError(f"git {' '.join(args)} failed: {done.stderr.strip()}", root)
+    return done.stdout
+
+
+def check(root: Path, rev: str, rtol: float, atol: float, bytes_fail: bool) -> list[Difference]:
+    """Every difference between the working tree's metrics and lock and those at ``rev``."""
+    committed_files = set(git("ls-tree", "-r", "--name-only", rev, "--", METRICS_DIR, root=root).split())
+    current_files = {str(p.relative_to(root)) for p in (root / METRICS_DIR).rglob("*") if p.is_file()}
+    differences = []
+    for name in sorted(committed_files | current_files):
+        if not name.endswith((".json", ".csv")):
+            continue
+        old = parse_metrics(name, git("show", f"{rev}:{name}", root=root)) if name in committed_files else {}
+        new = parse_metrics(name, (root / name).read_text()) if name in current_files else {}
+        if name not in committed_files or name not in current_files:
+            state = ("(absent)", "(present)") if name not in committed_files else ("(present)", "(absent)")
+            differences.append(Difference(name, "(file)", *state, fails=True))
+            continue
+        differences += compare_values(name, old, new, rtol, atol)
+    lock_path = root / LOCK_FILE
+    new_lock = lock_path.read_text() if lock_path.exists() else ""
+    differences += compare_lock(git("show", f"{rev}:{LOCK_FILE}", root=root), new_lock, bytes_fail)
+    return differences
+
+
+def command(
+    rev: str = typer.Option("HEAD", help="git revision whose committed numbers are the reference"),
+    run: bool = typer.Option(True, "--run/--no-run", help="run dvc repro first (--no-run: compare as is)"),
+    rtol: float = typer.Option(1e-6, help="relative tolerance for a metric value"),
+    atol: float = typer.Option(1e-9, help="absolute tolerance for a metric value"),
+    bytes_: str = typer.Option("fail", "--bytes", help="a changed output hash in dvc.lock: fail or warn"),
+) -> None:
+    """Re-run the pipeline and compare its metrics and dvc.lock with a commit's."""
+    if bytes_ not in ("fail", "warn"):
+        raise PipelineError(f"--bytes must be fail or warn, not {bytes_!r}")
+    root = Path.cwd()
+    if run:
+        typer.echo("check-repro: dvc repro", err=True)
+        if subprocess.run(["dvc", "repro"], cwd=root).returncode != 0:
+            raise PipelineError("dvc repro failed (its output is above)", root / "dvc.yaml")
+    differences = check(root, rev, rtol, atol, bytes_fail=bytes_ == "fail")
+    for difference in differences:
+        typer.echo(difference.line())
+    failing = sum(d.fails for d in differences)
+    typer.echo(f"check-repro: {failing} difference(s) outside tolerance, "
+               f"{len(differences) - failing} within (rtol {rtol:g}, atol {atol:g}, against {rev})")
+    if failing:
+        sys.exit(1)

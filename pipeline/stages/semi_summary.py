@@ -1,0 +1,171 @@
+"""Stage 7b: pool the semi-supervised grid (``icbhi_semi``) into one label-fraction curve.
+
+Reads every cell's test scores and threshold (``icbhi.semi.method`` x
+``icbhi.semi.label_fraction``, trained, calibrated and evaluated by the shared stages) and
+writes:
+
+- ``metrics/icbhi_semi.json``: per cell AUROC, ICBHI score, sensitivity and specificity,
+  each with a 95% interval from a patient-cluster bootstrap (whole test patients are
+  resampled, never single cycles), and per label fraction below 1 the share of the
+  supervised AUROC gap (fraction -> 1.0) the best method closes;
+- ``metrics/icbhi_semi/auroc_by_fraction.csv``: the curve as DVC plot data, one column per method;
+- ``reports/icbhi_semi/label_fraction.png``: the same curve with its intervals;
+- ``reports/audit/icbhi_semi.json``: per label fraction, which training patients keep
+  their labels, and proof that unlabelled cycles come from training patients only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import plots
+from pipeline.errors import PipelineError
+from pipeline.io import read_json, write_csv, write_json
+from pipeline.params import load_params, lookup
+from pipeline.studies import SEMI_STUDY, get_study
+
+CI_LEVEL = 0.95
+
+
+def cell_name(method: str, fraction: float | int) -> str:
+    """The study name of one grid cell, spelt as dvc.yaml's matrix spells the params value
+    (``1.0`` stays ``1.0``, ``1`` stays ``1``)."""
+    return f"{SEMI_STUDY}/{method}/{fraction}"
+
+
+def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Mann-Whitney AUROC with average ranks for ties (NaN without both classes)."""
+    positives = labels.astype(bool)
+    n_pos, n_neg = positives.sum(), (~positives).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(scores).rank().to_numpy()
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _statistics(labels: np.ndarray, scores: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
+    abnormal = labels.astype(bool)
+    sensitivity = float(flagged[abnormal].mean()) if abnormal.any() else float("nan")
+    specificity = float((~flagged[~abnormal]).mean()) if (~abnormal).any() else float("nan")
+    return {"auroc": _auroc(labels, scores), "sensitivity": sensitivity, "specificity": specificity,
+            "icbhi_score": (sensitivity + specificity) / 2}
+
+
+def cluster_bootstrap(frame: pd.DataFrame, threshold: float, n_boot: int, seed: int) -> dict[str, float]:
+    """Point values and ``CI_LEVEL`` percentile intervals of the test statistics, resampling
+    whole patients (``patient`` column) with replacement; ``label`` 1 = abnormal."""
+    labels = frame["label"].to_numpy() != 0
+    scores = frame["score"].to_numpy(dtype=float)
+    flagged = scores > threshold
+    patients = frame["patient"].to_numpy()
+    members = [np.flatnonzero(patients == p) for p in np.unique(patients)]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        rows = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        draws.append(_statistics(labels[rows], scores[rows], flagged[rows]))
+    result = _statistics(labels, scores, flagged)
+    tail = (1 - CI_LEVEL) / 2 * 100
+    for key in list(result):
+        values = np.array([d[key] for d in draws])
+        values = values[np.isfinite(values)]
+        low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan)
+        result[f"{key}_ci_low"], result[f"{key}_ci_high"] = float(low), float(high)
+    result["n_test"], result["n_test_patients"] = len(frame), len(members)
+    return result
+
+
+def gap_closed(cells: dict[str, dict], methods: list[str], fractions: list[float]) -> dict[str, dict]:
+    """Per fraction f < 1: the best method's share of the AUROC gap between supervised at f
+    and supervised at 1.0 (1 = the fully supervised AUROC reached; <= 0 = no help)."""
+    if "supervised" not in methods or 1.0 not in fractions:
+        return {}
+    full = cells[f"supervised@{1.0}"]["auroc"]
+    out = {}
+    for fraction in (f for f in fractions if f < 1):
+        base = cells[f"supervised@{fraction}"]["auroc"]
+        others = [m for m in methods if m != "supervised"]
+        if not others:
+            continue
+        best = max(others, key=lambda m: cells[f"{m}@{fraction}"]["auroc"])
+        gap = full - base
+        out[str(fraction)] = {
+            "best_method": best, "supervised_auroc": base, "supervised_full_auroc": full,
+            "best_auroc": cells[f"{best}@{fraction}"]["auroc"],
+            "gap_closed": (cells[f"{best}@{fraction}"]["auroc"] - base) / gap if gap > 0 else float("nan"),
+        }
+    return out
+
+
+def label_audit(params: dict, fractions: list[float | int]) -> dict:
+    """Per fraction: labelled and unlabelled training patients, and their overlap with
+    validation and test patients (must be none)."""
+    audit: dict = {"fractions": {}}
+    for fraction in fractions:
+        data = get_study(cell_name("supervised", fraction)).load(["train", "val", "test"], params)
+        train = data["train"].meta
+        labelled = data["train"].y >= 0
+        held = {name: set(data[name].meta["patient"]) for name in ("val", "test")}
+        labelled_patients = set(train["patient"][labelled])
+        unlabelled_patients = set(train["patient"][~labelled])
+        entry = {
+            "labelled_patients": sorted(labelled_patients),
+            "unlabelled_patients": sorted(unlabelled_patients),
+            "labelled_cycles": int(labelled.sum()), "unlabelled_cycles": int((~labelled).sum()),
+            "labelled_cycle_share": float(labelled.mean()),
+            "labelled_by_class": train["label4"][labelled].value_counts().sort_index().to_dict(),
+            "overlap": {
+                "labelled_and_unlabelled": len(labelled_patients & unlabelled_patients),
+                **{f"unlabelled_and_{name}": len(unlabelled_patients & held[name]) for name in held},
+                **{f"labelled_and_{name}": len(labelled_patients & held[name]) for name in held},
+            },
+        }
+        if any(entry["overlap"].values()):
+            raise PipelineError(f"label fraction {fraction}: patients overlap {entry['overlap']} "
+                                "(the split or the label selection is broken)", "data/splits/icbhi.parquet")
+        audit["fractions"][str(fraction)] = entry
+    return audit
+
+
+def summarise(params: dict) -> tuple[dict, pd.DataFrame, dict]:
+    """The pooled metrics, the curve table (one column per method) and the label audit."""
+    semi, evaluate = lookup(params, "icbhi.semi"), lookup(params, "icbhi.evaluate")
+    methods = list(semi["method"])
+    spelt = {float(f): f for f in semi["label_fraction"]}  # value -> as written in params.yaml
+    fractions = sorted(spelt)
+    cells = {}
+    for method in methods:
+        for fraction in fractions:
+            name = cell_name(method, spelt[fraction])
+            scores_path = Path("data/scores") / name / "test.parquet"
+            threshold_path = Path("models") / name / "threshold.json"
+            for path in (scores_path, threshold_path):
+                if not path.is_file():
+                    raise PipelineError(f"missing: run `dvc repro` for the cell {name}", path)
+            calibration = read_json(threshold_path)
+            if calibration.get("decision") != "threshold":
+                raise PipelineError("icbhi_semi pools binary decisions only: set icbhi.task: binary",
+                                    threshold_path)
+            scores = pd.read_parquet(scores_path, columns=["patient", "label", "score"])
+            threshold = calibration["threshold"]
+            cells[f"{method}@{fraction}"] = {
+                **cluster_bootstrap(scores, threshold, evaluate["bootstrap"], evaluate["seed"]),
+                "threshold": threshold,
+            }
+    curve = pd.DataFrame({"label_fraction": fractions,
+                          **{m: [cells[f"{m}@{f}"]["auroc"] for f in fractions] for m in methods}})
+    metrics = {"methods": methods, "label_fractions": fractions,
+               "gap_closed": gap_closed(cells, methods, fractions), "cells": cells}
+    return metrics, curve, label_audit(params, [spelt[f] for f in fractions])
+
+
+def command() -> None:
+    """Pool the semi-supervised grid: metrics, the label-fraction curve and the label audit."""
+    metrics, curve, audit = summarise(load_params())
+    write_json(Path("reports/audit") / f"{SEMI_STUDY}.json", audit)
+    write_csv(Path("metrics") / SEMI_STUDY / "auroc_by_fraction.csv", curve)
+    plots.label_fraction_curve(metrics, Path("reports") / SEMI_STUDY / "label_fraction.png")
+    write_json(Path("metrics") / f"{SEMI_STUDY}.json", metrics)

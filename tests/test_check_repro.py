@@ -1,0 +1,74 @@
+"""check-repro: a re-run that matches its commit passes; a perturbed metric or output fails."""
+
+import json
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.check_repro import check, compare_values, flatten
+from pipeline.cli import app
+
+LOCK = """schema: '2.0'
+stages:
+  train@toy:
+    cmd: pipeline train toy
+    outs:
+    - path: models/toy/model.pt
+      md5: {md5}
+      size: 10
+"""
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A git repo holding committed metrics and a dvc.lock, the working tree equal to HEAD."""
+    (tmp_path / "metrics" / "toy").mkdir(parents=True)
+    (tmp_path / "metrics" / "toy.json").write_text(json.dumps({"test": {"auroc": 0.812345, "n": 40}}))
+    (tmp_path / "metrics" / "toy" / "history.csv").write_text("epoch,loss\n1,0.5\n2,0.25\n")
+    (tmp_path / "dvc.lock").write_text(LOCK.format(md5="a" * 32))
+    for args in (["init", "-q"], ["add", "."],
+                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "numbers"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_flatten_names_nested_keys_and_list_items():
+    assert flatten({"test": {"auroc": 0.8, "ci": [0.7, 0.9]}}) == {
+        "test.auroc": 0.8, "test.ci.0": 0.7, "test.ci.1": 0.9}
+
+
+def test_values_within_tolerance_pass_and_outside_fail():
+    assert compare_values("m.json", {"a": 1.0}, {"a": 1.0 + 1e-9}, rtol=1e-6, atol=0) == []
+    (difference,) = compare_values("m.json", {"a": 1.0, "b": 2}, {"a": 1.01, "b": 2}, rtol=1e-6, atol=0)
+    found = (difference.file, difference.key, difference.committed, difference.new)
+    assert found == ("m.json", "a", 1.0, 1.01)
+    assert difference.fails
+
+
+def test_unchanged_checkout_has_no_difference(repo):
+    assert check(repo, "HEAD", rtol=1e-6, atol=1e-9, bytes_fail=True) == []
+
+
+def test_perturbed_metric_fails_with_file_key_and_both_values(repo):
+    (repo / "metrics" / "toy.json").write_text(json.dumps({"test": {"auroc": 0.9, "n": 40}}))
+    result = CliRunner().invoke(app, ["check-repro", "--no-run"])
+    assert result.exit_code == 1
+    assert "metrics/toy.json  test.auroc  0.812345 -> 0.9" in result.output
+    assert "1 difference(s) outside tolerance" in result.output
+
+
+def test_perturbed_csv_cell_and_missing_file_fail(repo):
+    (repo / "metrics" / "toy" / "history.csv").write_text("epoch,loss\n1,0.5\n2,0.26\n")
+    (repo / "metrics" / "toy.json").unlink()
+    keys = {(d.file, d.key) for d in check(repo, "HEAD", 1e-6, 1e-9, bytes_fail=True)}
+    assert keys == {("metrics/toy/history.csv", "row 1.loss"), ("metrics/toy.json", "(file)")}
+
+
+def test_changed_output_hash_fails_or_warns(repo):
+    (repo / "dvc.lock").write_text(LOCK.format(md5="b" * 32))
+    assert CliRunner().invoke(app, ["check-repro", "--no-run"]).exit_code == 1
+    result = CliRunner().invoke(app, ["check-repro", "--no-run", "--bytes", "warn"])
+    assert result.exit_code == 0
+    assert "warn  dvc.lock  train@toy: models/toy/model.pt" in result.output
