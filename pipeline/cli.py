@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Write reports/index.html, reports/summary.md and a model card per study."),
     "predict": ("pipeline.predict",
                 "Score FILES with a trained study: score and decision per recording (or annotated cycle)."),
+    "check-params": ("pipeline.params", "Validate PATH against the params schema without running anything."),
     "check-repro": ("pipeline.check_repro",
                     "Re-run the pipeline and compare its metrics and dvc.lock with a commit's."),
 }

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -20,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+log = logging.getLogger(__name__)
+
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
@@ -29,10 +33,48 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# Every temporary name starts with this (.gitignore covers it), so leftovers of a killed
+# run are recognisable: the next write to the same target removes or restores them.
+TEMP_PREFIX = ".pipeline-tmp-"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _aside(path: Path) -> Path:
+    """Where ``atomic_dir`` parks the previous folder while the new one is renamed in."""
+    return path.parent / f"{TEMP_PREFIX}{path.name}.old"
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def clean_leftovers(path: str | Path) -> list[Path]:
+    """Undo what a killed ``atomic_path``/``atomic_dir`` left beside ``path``.
+
+    A previous folder parked aside while ``path`` is absent is renamed back (it is the last
+    complete version); other temporaries for ``path`` are removed. Returns what was removed.
+    """
+    path = Path(path)
+    aside = _aside(path)
+    if aside.is_dir() and not path.exists():
+        os.rename(aside, path)
+        log.warning("%s: restored the previous complete folder left aside by a killed run", path)
+    # mkstemp/mkdtemp names: <prefix><name>.<8 random chars>.tmp (not another target's)
+    mine = re.compile(re.escape(f"{TEMP_PREFIX}{path.name}.") + r"([a-z0-9_]{8}\.tmp|old)")
+    removed = sorted(p for p in path.parent.glob(f"{TEMP_PREFIX}*") if mine.fullmatch(p.name))
+    for leftover in removed:
+        _remove(leftover)
+    if removed:
+        log.info("%s: removed %d temporary leftover(s) of a killed run", path, len(removed))
+    return removed
 
 
 @contextlib.contextmanager
@@ -40,7 +82,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling path; move it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clean_leftovers(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -53,24 +96,36 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; swap it in for ``path`` only if the block succeeds."""
+    """Yield a temporary sibling folder; swap it in for ``path`` only if the block succeeds.
+
+    The swap: park the old folder aside, rename the new one in, remove the old one. At every
+    instant ``path`` holds the old or the new complete folder, except between the two renames,
+    when the old one sits complete at its aside name and ``clean_leftovers`` (run by the next
+    write) renames it back.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    clean_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".tmp",
+                                dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual mode
     try:
         yield tmp
+        aside = _aside(path)
         if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+            os.rename(path, aside)
+        os.rename(tmp, path)
+        _remove(aside)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _jsonable(obj: Any, digits: int | None) -> Any:
+def jsonable(obj: Any, digits: int | None = None) -> Any:
+    """``obj`` as JSON can hold it: numpy values as Python ones, non-finite floats as null."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v, digits) for k, v in obj.items()}
+        return {str(k): jsonable(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v, digits) for v in obj]
+        return [jsonable(v, digits) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float):
@@ -89,7 +144,7 @@ def write_json(path: str | Path, obj: Any, digits: int | None = 6) -> None:
     decisions are taken against).
     """
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_jsonable(obj, digits), indent=2) + "\n")
+        tmp.write_text(json.dumps(jsonable(obj, digits), indent=2) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

@@ -4,27 +4,40 @@ Loads the study's checkpoint (weights, fitted scaler, the feature settings it wa
 trained with) and its calibrated threshold, featurises each file with the training
 feature code, and prints one line per decision unit: a recording (HLS-CMDS; ICBHI
 without annotations, scored in consecutive cycle-length segments), or each cycle of an
-ICBHI recording with its annotation file ``<name>.txt`` beside it. A bad file gets its
-own error line; the others are still scored, and the exit status is non-zero if any
-file failed.
+ICBHI recording with its annotation file ``<name>.txt`` beside it, shown with its start
+and end times.
+
+Every failure is its file's own error line, whatever raised it; the other files are
+still scored, results already computed are always printed, and the exit status is 1 if
+any file failed. Annotated cycles that training would also have dropped (past the end of
+the audio, shorter than ``min_cycle_s``, empty) are skipped and counted, not scored. A
+score that is not finite is an error, never a decision.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import typer
 
 from pipeline.errors import PipelineError
-from pipeline.io import read_json
+from pipeline.io import jsonable, read_json
 from pipeline.scalers import Scaler
 from pipeline.scoring import aggregate_units
 from pipeline.stages.evaluate import decide
 from pipeline.stages.train import score_frame
-from pipeline.studies import Study, get_study
+from pipeline.studies import STUDIES, Study, get_study
 from pipeline.training import Classification, Reconstruction, load_checkpoint, predict_scores
+
+log = logging.getLogger(__name__)
+
+SCORING_STUDIES = sorted(name for name, study in STUDIES.items() if study.featurize_file)
 
 
 @dataclass
@@ -38,60 +51,110 @@ class Predictor:
     def load(cls, study_name: str) -> Predictor:
         study = get_study(study_name)
         if study.featurize_file is None:
-            raise PipelineError(f"study {study_name!r} does not score new files")
+            raise PipelineError(f"study {study_name!r} does not score new files; "
+                                f"use one of {', '.join(SCORING_STUDIES)}")
         for needed in ("model.pt", "threshold.json"):
             if not (study.model_dir / needed).is_file():
                 raise PipelineError("not found: run `dvc repro` first", study.model_dir / needed)
         model, checkpoint = load_checkpoint(study.model_dir / "model.pt")
         return cls(study, model, checkpoint, read_json(study.model_dir / "threshold.json"))
 
-    def score_file(self, path: Path) -> list[dict]:
-        samples = self.study.featurize_file(path, self.checkpoint["features"])
-        if len(samples.x) == 0:
-            raise PipelineError("nothing to score in this file", path)
+    def score_file(self, path: Path) -> tuple[list[dict], list[dict]]:
+        """(one result per decision unit, the annotated cycles skipped and why)."""
+        skipped, batches = self.study.featurize_file(path, self.checkpoint["features"])
         objective = Reconstruction() if self.study.objective == "reconstruction" else Classification()
-        x = Scaler.from_state(self.checkpoint["scaler"]).transform(samples.x)
-        scores = predict_scores(self.model, objective, x, device=self.model_device)
-        units = aggregate_units(score_frame(objective, scores, samples.meta), self.calibration["aggregate"])
+        scaler = Scaler.from_state(self.checkpoint["scaler"])
+        frames = [score_frame(objective, predict_scores(self.model, objective,
+                                                        scaler.transform(samples.x),
+                                                        device=self.model_device), samples.meta)
+                  for samples in batches]  # per-sample scores only: the features are dropped
+        scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if scores.empty:
+            raise PipelineError("nothing to score in this file", path)
+        units = aggregate_units(scores, self.calibration["aggregate"])
+        bad = ~np.isfinite(units["score"].to_numpy())
+        if bad.any():
+            raise PipelineError(f"{int(bad.sum())} of {len(units)} unit score(s) are NaN or "
+                                "infinite: no decision can be made", path)
         classes = self.checkpoint.get("classes", ("normal", "abnormal"))
         decisions = [classes[k] for k in decide(units, self.calibration)]
-        return [
-            {"file": str(path), "unit": unit, "score": float(score),
+        times = units[["start", "end"]] if "start" in units else pd.DataFrame(
+            {"start": [None] * len(units), "end": None})
+        results = [
+            {"file": str(path), "unit": unit, "start": start, "end": end, "score": float(score),
              "threshold": self.calibration["threshold"], "decision": decision}
-            for unit, score, decision in zip(units["unit"], units["score"], decisions, strict=True)
+            for unit, start, end, score, decision in zip(
+                units["unit"], times["start"], times["end"], units["score"], decisions, strict=True)
         ]
+        return results, skipped
 
     @property
     def model_device(self):
         return next(self.model.parameters()).device
 
 
-def predict_files(study_name: str, files: list[Path]) -> tuple[list[dict], list[dict]]:
-    """(results, errors): one result per decision unit, one error per failed file."""
-    predictor = Predictor.load(study_name)
-    results, errors = [], []
-    for path in files:
+def predict_files(predictor: Predictor, files: list[Path]) -> Iterator[tuple[str, Path, list[dict]]]:
+    """Per file, in order: ``("results" | "skipped" | "error", path, rows)``.
+
+    Any exception while scoring one file becomes that file's error (the traceback goes to
+    the debug log), so the other files are still scored.
+    """
+    for path in map(Path, files):
         try:
-            results.extend(predictor.score_file(Path(path)))
+            results, skipped = predictor.score_file(path)
         except PipelineError as exc:
-            errors.append({"file": str(path), "error": exc.cause})
-    return results, errors
+            yield "error", path, [{"file": str(path), "error": exc.cause}]
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad file must not cost the others' results
+            log.debug("scoring %s failed", path, exc_info=True)
+            yield "error", path, [{"file": str(path), "error": f"{type(exc).__name__}: {exc}"}]
+            continue
+        yield "results", path, results
+        if skipped:
+            yield "skipped", path, skipped
+
+
+def _label(result: dict) -> str:
+    if result["start"] is None:
+        return result["file"]
+    return f"{result['file']} [{result['start']:.3f}-{result['end']:.3f} s]"
+
+
+def _skip_note(path: Path, skipped: list[dict]) -> str:
+    reasons = pd.Series([s["reason"] for s in skipped]).value_counts()
+    return (f"note: {path}: {len(skipped)} annotated cycle(s) skipped, as in training: "
+            + ", ".join(f"{n} {why}" for why, n in reasons.items()))
 
 
 def command(
-    files: list[Path] = typer.Argument(..., help="audio files to score"),
-    study: str = typer.Option("hls_ae", "--study", help="trained study to use"),
+    files: list[str] = typer.Argument(..., help="audio files to score (.wav or .flac)",
+                                      show_default=False),
+    study: str = typer.Option(
+        "hls_ae", "--study", help=f"trained study to use: {', '.join(SCORING_STUDIES)}"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
-    """Score FILES with a trained study: score and decision per recording (or annotated cycle)."""
-    results, errors = predict_files(study, files)
-    if as_json:
-        typer.echo(json.dumps({"study": study, "results": results, "errors": errors}, indent=2))
-    else:
-        for r in results:
-            label = r["file"] if r["unit"] == r["file"] else r["unit"]
-            typer.echo(f"{label}\t{r['score']:.6g}\t{r['decision']}")
-        for e in errors:
-            typer.secho(f"error: {e['file']}: {e['error']}", err=True, fg="red")
-    if errors:
+    """Score FILES with a trained study: score, threshold and decision per recording (or per
+    annotated cycle, with its start and end in seconds)."""
+    found: dict[str, list[dict]] = {"results": [], "skipped": [], "error": []}
+    try:
+        predictor = Predictor.load(study)  # its errors (no such study, no model) stop everything
+        if not as_json:
+            typer.echo("unit\tscore\tthreshold\tdecision")
+        for kind, path, rows in predict_files(predictor, [Path(f) for f in files]):
+            found[kind] += rows
+            if as_json:
+                continue
+            if kind == "results":  # printed as each file is done
+                for r in rows:
+                    typer.echo(f"{_label(r)}\t{r['score']:.6g}\t{r['threshold']:.6g}\t{r['decision']}")
+            elif kind == "skipped":
+                typer.secho(_skip_note(path, rows), err=True, fg="yellow")
+            else:
+                typer.secho(f"error: {path}: {rows[0]['error']}", err=True, fg="red")
+    finally:
+        if as_json:  # always one valid JSON document, even when interrupted
+            payload = {"study": study, "results": found["results"], "skipped": found["skipped"],
+                       "errors": found["error"]}
+            typer.echo(json.dumps(jsonable(payload), indent=2, allow_nan=False))
+    if found["error"]:
         raise typer.Exit(code=1)

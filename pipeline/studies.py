@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.audio import read_audio_info
-from pipeline.datasets.icbhi import LABEL4, parse_annotations
+from pipeline.datasets.icbhi import LABEL4, drop_reason, parse_annotations
 from pipeline.datasets.mnist import novelty_split, stratified_holdout
 from pipeline.errors import PipelineError
 from pipeline.grouping import hold_out_groups
@@ -53,8 +53,9 @@ class Study:
     unit: str = "sample"  # what `meta.unit` identifies, for reports
     type_columns: tuple[str, ...] = ()  # meta columns naming abnormal types, for detection rates
     features: str | None = None  # params section of the feature settings, kept in the checkpoint
-    # new recordings -> samples with the training features (for `pipeline predict`)
-    featurize_file: Callable[[Path, dict], Samples] | None = None
+    # a new recording -> (units skipped, with why; batches of samples with the training
+    # features), for `pipeline predict`
+    featurize_file: Callable[[Path, dict], tuple[list[dict], Iterator[Samples]]] | None = None
     title: str = ""  # one line for reports
     headline: tuple[str, ...] = ()  # dotted metric keys for summary tables
     limitations: tuple[str, ...] = ()  # what a reader of the numbers must know
@@ -99,10 +100,10 @@ def _load_hls(splits: list[str], params: dict) -> dict[str, Samples]:
     return out
 
 
-def _featurize_hls(path: Path, settings: dict) -> Samples:
+def _featurize_hls(path: Path, settings: dict) -> tuple[list[dict], Iterator[Samples]]:
     x = recording_features(path, MFCCWindows(**settings))
     meta = pd.DataFrame({"unit": str(path), "window": np.arange(len(x))})
-    return Samples(x=x, y=np.zeros(len(x), np.int64), meta=meta)
+    return [], iter([Samples(x=x, y=np.zeros(len(x), np.int64), meta=meta)])
 
 
 ICBHI_TASKS = {"binary": ("normal", "abnormal"), "multiclass": LABEL4}
@@ -168,31 +169,63 @@ def _load_icbhi(splits: list[str], params: dict) -> dict[str, Samples]:
     return out
 
 
-def _featurize_icbhi(path: Path, settings: dict) -> Samples:
+PREDICT_BATCH = 256  # cycles featurised at once by predict: memory stays bounded for any count
+
+
+def _unscorable(cycles: pd.DataFrame, duration: float, cfg: CycleFeatures) -> list[str | None]:
+    """Why each annotated cycle cannot be scored (None: it can), as training drops them:
+    past the end of the audio, shorter than ``min_cycle_s``, or no sample long."""
+    reasons = []
+    for start, end in zip(cycles["start"], cycles["end"], strict=True):
+        reason = drop_reason(start, end, duration, cfg.min_cycle_s)
+        if reason is None and round(end * cfg.sample_rate) <= round(start * cfg.sample_rate):
+            reason = "empty_at_sample_rate"
+        reasons.append(reason)
+    return reasons
+
+
+def _featurize_icbhi(path: Path, settings: dict) -> tuple[list[dict], Iterator[Samples]]:
     """Cycles from ``<name>.txt`` beside the audio when present (one unit each), otherwise
-    consecutive cycle-length segments of the recording (one unit: the file)."""
+    consecutive cycle-length segments of the recording (one unit: the file).
+
+    Returns the annotated cycles skipped (and why) and the samples in batches of
+    ``PREDICT_BATCH`` cycles."""
     cfg = CycleFeatures(**settings)
     info = read_audio_info(path)
     annotation = path.with_suffix(".txt")
+    skipped: list[dict] = []
+    meta_columns = ["unit", "start", "end"]  # a cycle is shown with its times
     if annotation.is_file():
         cycles = parse_annotations(annotation)
-        past_end = cycles["start"] >= info.duration
-        if past_end.any():
-            raise PipelineError(f"{int(past_end.sum())} annotated cycle(s) start after the audio "
-                                f"ends ({info.duration:.2f} s)", annotation)
-        units = [f"{path}#cycle{i}" for i in range(len(cycles))]
+        cycles["unit"] = [f"{path}#cycle{i}" for i in range(len(cycles))]
+        reasons = _unscorable(cycles, info.duration, cfg)
+        skipped = [{"file": str(path), "unit": unit, "start": start, "end": end, "reason": reason}
+                   for unit, start, end, reason in zip(cycles["unit"], cycles["start"],
+                                                       cycles["end"], reasons, strict=True)
+                   if reason is not None]
+        cycles = cycles[[reason is None for reason in reasons]].reset_index(drop=True)
+        if cycles.empty:
+            counts = pd.Series(reasons).value_counts()
+            raise PipelineError(f"none of the {len(reasons)} annotated cycle(s) can be scored ("
+                                + ", ".join(f"{n} {why}" for why, n in counts.items())
+                                + f"; the audio is {info.duration:.2f} s long)", annotation)
     else:
         starts = np.arange(0.0, info.duration - cfg.cycle_s + 1e-9, cfg.cycle_s)
         if len(starts) == 0:
             raise PipelineError(f"{info.duration:.2f} s long, shorter than one {cfg.cycle_s:g} s "
                                 "segment (or put an annotation file beside it)", path)
-        cycles = pd.DataFrame({"start": starts, "end": starts + cfg.cycle_s})
-        units = [str(path)] * len(cycles)
+        cycles = pd.DataFrame({"start": starts, "end": starts + cfg.cycle_s, "unit": str(path)})
+        meta_columns = ["unit"]  # the segments make one unit: the file
     table = cycles.assign(audio_path=path.name, sample_rate=info.samplerate)
-    x = cycle_log_mels(table, path.parent, target_sr=cfg.sample_rate, cycle_s=cfg.cycle_s,
-                       pad_mode=cfg.pad_mode, mel=cfg.mel, backend=cfg.backend)
-    meta = pd.DataFrame({"unit": units, "start": cycles["start"], "end": cycles["end"]})
-    return Samples(x=x, y=np.zeros(len(x), np.int64), meta=meta)
+
+    def batches() -> Iterator[Samples]:
+        for first in range(0, len(table), PREDICT_BATCH):
+            part = table.iloc[first:first + PREDICT_BATCH].reset_index(drop=True)
+            x = cycle_log_mels(part, path.parent, target_sr=cfg.sample_rate, cycle_s=cfg.cycle_s,
+                               pad_mode=cfg.pad_mode, mel=cfg.mel, backend=cfg.backend)
+            yield Samples(x=x, y=np.zeros(len(x), np.int64), meta=part[meta_columns])
+
+    return skipped, batches()
 
 
 def _spectrogram_inputs(x: np.ndarray) -> dict[str, Any]:
@@ -244,7 +277,7 @@ def semi_study(name: str) -> Study:
 
     _, method, fraction = name.split("/")
     if method not in METHODS:
-        raise KeyError(f"unknown semi-supervised method {method!r}; known: {', '.join(METHODS)}")
+        raise PipelineError(f"unknown semi-supervised method {method!r}; known: {', '.join(METHODS)}")
     return Study(
         name=name, dataset="icbhi", root="icbhi.semi", objective="classification",
         load=_semi_loader(float(fraction)), model_inputs=_spectrogram_inputs, unit="cycle",
@@ -446,5 +479,5 @@ def get_study(name: str) -> Study:
     if name.startswith(f"{SEMI_STUDY}/") and name.count("/") == 2:
         return semi_study(name)
     if name not in STUDIES:
-        raise KeyError(f"unknown study {name!r}; known: {', '.join(sorted(STUDIES))}")
+        raise PipelineError(f"unknown study {name!r}; known: {', '.join(sorted(STUDIES))}")
     return STUDIES[name]

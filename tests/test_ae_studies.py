@@ -47,7 +47,7 @@ PARAMS = {
                      "amplitude_range": [0.5, 1.5], "frequency_range": [2.0, 12.0],
                      "noise_std": 0.05, "length": 200, "seed": 0},
         "model": {"name": "conv1d_ae"},
-        "train": {**TRAIN, "batch_size": 8},
+        "train": {**{k: v for k, v in TRAIN.items() if not k.endswith("_images")}, "batch_size": 8},
         "calibrate": CALIBRATE,
         "evaluate": {"bootstrap": 50, "seed": 0},
     },

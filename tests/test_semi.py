@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from pipeline import semi
+from pipeline.errors import PipelineError
 from pipeline.models.cnn import SimpleCNN
 from pipeline.stages.semi_summary import cluster_bootstrap, gap_closed
 from pipeline.studies import get_study, labelled_training_rows
@@ -132,7 +133,7 @@ def test_labelled_rows_are_whole_patients_near_the_fraction():
 def test_grid_cell_names_resolve_to_semi_studies():
     study = get_study("icbhi_semi/vat/0.25")
     assert (study.semi_method, study.root, study.key("calibrate")) == ("vat", "icbhi.semi", "icbhi.calibrate")
-    with pytest.raises(KeyError, match="unknown semi-supervised method"):
+    with pytest.raises(PipelineError, match="unknown semi-supervised method"):
         get_study("icbhi_semi/mixup/0.25")
 
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import re
 import shutil
+import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 from tqdm import tqdm
@@ -35,34 +39,73 @@ class Source:
 
 
 def read_checksums(text: str, origin: str | Path) -> dict[str, str]:
-    """Parse ``sha256sum`` output into ``{relative path: hex digest}``."""
-    sums = {}
+    """Parse ``sha256sum`` output into ``{relative path: hex digest}``.
+
+    An empty list, a path listed twice, or a path leaving the folder is an error: each
+    would let a file through unverified.
+    """
+    sums: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split(None, 1)
-        if len(parts) != 2 or len(parts[0]) != 64:
+        if len(parts) != 2 or not re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
             raise PipelineError(f"line {number} is not '<sha256>  <path>': {line!r}", origin)
-        sums[parts[1].strip().lstrip("*")] = parts[0].lower()
+        rel = parts[1].strip().lstrip("*")
+        if rel in sums:
+            raise PipelineError(f"line {number}: {rel} is listed twice", origin)
+        if not is_inside(rel):
+            raise PipelineError(f"line {number}: {rel!r} points outside the dataset folder", origin)
+        sums[rel] = parts[0].lower()
+    if not sums:
+        raise PipelineError("lists no files: nothing could be verified", origin)
     return sums
 
 
-def copy_verified(src: Path, dest: Path, expected: dict[str, str]) -> dict[str, str]:
+def is_inside(rel: str) -> bool:
+    """Whether relative path ``rel`` (from metadata or a listing) stays inside its folder."""
+    path = PurePosixPath(rel)
+    return bool(rel) and not path.is_absolute() and ".." not in path.parts and "\\" not in rel
+
+
+def _regular_files(src: Path) -> list[Path]:
+    """Every file under ``src``; symlinks (which could pull in any file) are refused."""
+    files = []
+    for folder, dirs, names in os.walk(src):
+        for name in dirs + names:
+            path = Path(folder) / name
+            if path.is_symlink():
+                raise PipelineError("symbolic links are refused in a dataset copy", path)
+        files += [Path(folder) / name for name in names]
+    return sorted(files)
+
+
+def copy_verified(src: Path, dest: Path, expected: dict[str, str] | None) -> dict[str, str]:
     """Copy every file under ``src`` to ``dest``, hashing as it goes.
 
-    Files with a known checksum must match it; every checksummed file must exist.
-    Returns ``{relative path: sha256}`` for all copied files.
+    With ``expected``, every file must be listed and match its checksum, and every listed
+    file must exist. ``None`` (an official source publishing no checksums) copies unverified,
+    with a warning. Returns ``{relative path: sha256}`` for all copied files.
     """
-    missing = sorted(rel for rel in expected if not (src / rel).is_file())
-    if missing:
-        raise PipelineError(
-            f"{len(missing)} file(s) listed in the checksums are missing, e.g. {missing[0]}",
-            src / missing[0],
-        )
-    files = sorted(p for p in src.rglob("*") if p.is_file() and p.name != CHECKSUM_FILE)
+    files = [p for p in _regular_files(src) if p.name != CHECKSUM_FILE]
+    rels = [p.relative_to(src).as_posix() for p in files]
+    if expected is None:
+        log.warning("%s: no checksums are published for this source: %d files copied unverified",
+                    src, len(files))
+    else:
+        missing = sorted(set(expected) - set(rels))
+        if missing:
+            raise PipelineError(
+                f"{len(missing)} file(s) listed in the checksums are missing, e.g. {missing[0]}",
+                src / missing[0],
+            )
+        unlisted = sorted(set(rels) - set(expected))
+        if unlisted:
+            raise PipelineError(f"{len(unlisted)} file(s) not listed in the checksums, so not "
+                                f"verifiable, e.g. {unlisted[0]}", src / unlisted[0])
     digests = {}
-    for path in tqdm(files, desc=f"copy {src.name}", unit="file", leave=False):
-        rel = path.relative_to(src).as_posix()
+    for path, rel in tqdm(list(zip(files, rels, strict=True)), desc=f"copy {src.name}",
+                          unit="file", leave=False):
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
@@ -71,7 +114,7 @@ def copy_verified(src: Path, dest: Path, expected: dict[str, str]) -> dict[str, 
                 digest.update(block)
                 fout.write(block)
         digests[rel] = digest.hexdigest()
-        if rel in expected and digests[rel] != expected[rel]:
+        if expected is not None and digests[rel] != expected[rel]:
             raise PipelineError(
                 f"checksum mismatch: sha256 {digests[rel]}, expected {expected[rel]}", path
             )
@@ -112,10 +155,13 @@ class Dataset:
             else:
                 expected = self.known_checksums()
                 if not expected:
-                    log.warning("%s has no %s: files copied unverified", src, CHECKSUM_FILE)
+                    raise PipelineError(f"no {CHECKSUM_FILE} here and none shipped for "
+                                        f"{self.name}: the copy cannot be verified", src)
             return copy_verified(src, dest, expected)
-        expected = self.known_checksums()
-        staging = dest.parent / f".{dest.name}.official"
+        # official archives: every file inside checked against the shipped list where one
+        # exists (none is published for ICBHI: copied with a warning)
+        expected = self.known_checksums() or None
+        staging = cache_dir / "unpacked" / self.name
         shutil.rmtree(staging, ignore_errors=True)
         try:
             for source in self.sources:
@@ -140,15 +186,56 @@ class Dataset:
         return self.read_records(raw_dir), {}
 
 
+# Caps on what an archive may unpack to: the official archives publish no checksum, so a
+# corrupted or hostile one must not fill the disk. ICBHI's (the largest) unpacks to ~2 GB.
+MAX_UNPACKED_BYTES = 16 << 30
+MAX_RATIO = 200  # unpacked / packed bytes; audio compresses about 1-3x, text far less than this
+MAX_MEMBERS = 100_000
+
+
+def _check_member(info: zipfile.ZipInfo, archive: Path) -> None:
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise PipelineError(f"member {info.filename!r} is a symbolic link: refused", archive)
+    if not is_inside(info.filename.rstrip("/")):
+        raise PipelineError(f"member {info.filename!r} would land outside the folder", archive)
+
+
 def extract_zip(archive: Path, dest: Path) -> None:
+    """Unpack ``archive`` into ``dest``, refusing links, path escapes and zip bombs."""
     try:
         with zipfile.ZipFile(archive) as zf:
-            bad = zf.testzip()
-            if bad is not None:
-                raise PipelineError(f"corrupt member {bad!r} in archive", archive)
-            zf.extractall(dest)
-    except zipfile.BadZipFile as exc:
+            members = zf.infolist()
+            if len(members) > MAX_MEMBERS:
+                raise PipelineError(f"{len(members)} members, more than {MAX_MEMBERS}", archive)
+            for info in members:
+                _check_member(info, archive)
+            declared = sum(info.file_size for info in members)
+            packed = max(1, archive.stat().st_size)
+            if declared > MAX_UNPACKED_BYTES or declared > MAX_RATIO * packed:
+                raise PipelineError(f"would unpack {declared} bytes from {packed} (caps: "
+                                    f"{MAX_UNPACKED_BYTES} bytes, ratio {MAX_RATIO}): refused",
+                                    archive)
+            for info in members:
+                _extract_member(zf, info, dest, archive)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise PipelineError(f"not a readable zip archive ({exc})", archive) from exc
+
+
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, archive: Path) -> None:
+    """One member, never more bytes than its header declares (headers can lie)."""
+    target = dest / info.filename
+    if info.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with zf.open(info) as fin, open(target, "wb") as fout:
+        while block := fin.read(1 << 20):
+            written += len(block)
+            if written > info.file_size:
+                raise PipelineError(f"member {info.filename!r} unpacks to more than the "
+                                    f"{info.file_size} bytes it declares", archive)
+            fout.write(block)
 
 
 def _retrieve(source: Source, cache_dir: Path) -> Path:

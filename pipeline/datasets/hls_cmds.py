@@ -8,6 +8,7 @@ and lung source ``Lxxxx``; ``HS.csv``, ``LS.csv``, ``Mix.csv`` describe them.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,6 +21,11 @@ from pipeline.errors import PipelineError
 log = logging.getLogger(__name__)
 
 NORMAL = "Normal"
+# Closed vocabularies: any other type (a typo such as "Nromal") is an error, never a label.
+HEART_TYPES = (NORMAL, "Mid Systolic Murmur", "Late Diastolic Murmur", "Early Systolic Murmur",
+               "Late Systolic Murmur", "S3", "S4", "Atrial Fibrillation", "Tachycardia", "AV Block")
+LUNG_TYPES = (NORMAL, "Pleural Rub", "Coarse Crackles", "Fine Crackles", "Rhonchi", "Wheezing")
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_ -]*")  # a file name stem: no folders, no ".."
 KINDS = ("heart", "lung", "mixture", "heart_source", "lung_source")
 SUBSETS = {  # the split's `subset` param -> kinds it keeps
     "all": KINDS,
@@ -90,7 +96,23 @@ def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
     if empty.any():
         row = int(empty.idxmax()) + 2  # +1 header, +1 one-based
         raise PipelineError(f"line {row} has empty fields", path)
+    frame = frame.apply(lambda col: col.str.strip())
+    for column, vocabulary in (("Heart Sound Type", HEART_TYPES), ("Lung Sound Type", LUNG_TYPES)):
+        if column in frame:
+            _check_values(frame[column], lambda v, known=vocabulary: v in known, path,
+                          f"{column} {{!r}} is not one of {', '.join(vocabulary)}")
+    for column in (c for c in columns if c.endswith(" ID")):
+        _check_values(frame[column], _SAFE_ID.fullmatch, path,
+                      f"{column} {{!r}} is not a plain file name (letters, digits, _ - space)")
     return frame
+
+
+def _check_values(values: pd.Series, ok, path: Path, cause: str) -> None:
+    """Fail on the first value ``ok`` rejects, naming its line (1: the header)."""
+    bad = ~values.map(lambda v: bool(ok(v)))
+    if bad.any():
+        row = int(bad.idxmax())
+        raise PipelineError(f"line {row + 2}: {cause.format(values[row])}", path)
 
 
 def _normalise_lung_ids(ids: pd.Series) -> pd.Series:
@@ -129,9 +151,6 @@ def read_records(raw_dir: Path) -> pd.DataFrame:
             label=int(not _is_normal(heart_type, lung_type)),
         ))
 
-    heart = heart.apply(lambda col: col.str.strip())
-    mix = mix.apply(lambda col: col.str.strip())
-    lung = lung.apply(lambda col: col.str.strip())
     for r in heart.itertuples(index=False):
         add("HS", r[3], "heart", r[0], r[2], heart_type=r[1])
     for r in lung.itertuples(index=False):

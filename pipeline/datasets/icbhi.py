@@ -64,6 +64,9 @@ LOCATIONS = ("Tc", "Al", "Ar", "Pl", "Pr", "Ll", "Lr")
 MODES = ("sc", "mc")
 DEVICES = ("AKGC417L", "LittC2SE", "Litt3200", "Meditron")
 LABEL4 = ("normal", "crackle", "wheeze", "both")  # index = crackle + 2 * wheeze
+# Closed vocabulary of the diagnosis list: any other entry (a typo) is an error.
+DIAGNOSES = ("Healthy", "URTI", "LRTI", "COPD", "Asthma", "Bronchiectasis", "Bronchiolitis",
+             "Pneumonia")
 
 CYCLE_COLUMNS = [
     "recording", "patient", "recording_index", "location", "mode", "device",
@@ -225,6 +228,9 @@ def read_diagnosis(path: str | Path) -> dict[int, str]:
         fields = re.split(r"[,\s]+", line.strip(), maxsplit=1)
         if len(fields) != 2 or not fields[0].isdigit():
             raise PipelineError(f"line {number}: expected 'patient,diagnosis'", path)
+        if fields[1].strip() not in DIAGNOSES:
+            raise PipelineError(f"line {number}: diagnosis {fields[1].strip()!r} is not one of "
+                                f"{', '.join(DIAGNOSES)}", path)
         diagnosis[int(fields[0])] = fields[1].strip()
     return diagnosis
 
@@ -294,7 +300,7 @@ def _audio_info(path: Path):
         raise PipelineError(f"not readable as audio ({exc})", path) from exc
 
 
-def _drop_reason(
+def drop_reason(
     start: float, end: float, recording_duration: float, min_cycle_s: float
 ) -> str | None:
     if end > recording_duration:
@@ -333,7 +339,7 @@ def _recording_rows(
             "label4": label4(crackle, wheeze),
             "label_binary": int(crackle or wheeze),
         }
-        reason = _drop_reason(cycle.start, cycle.end, recording["recording_duration"], min_cycle_s)
+        reason = drop_reason(cycle.start, cycle.end, recording["recording_duration"], min_cycle_s)
         if reason is None:
             kept.append(row)
             continue
