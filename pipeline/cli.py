@@ -35,7 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("pipeline.stages.report",
                "Write reports/index.html, reports/summary.md and a model card per study."),
     "predict": ("pipeline.predict",
-                "Score FILES with a trained study: score and decision per recording (or annotated cycle)."),
+                "Score FILES with a trained study: score, threshold and decision per recording (or per "
+                "annotated cycle, with its start and end in seconds)."),
     "check-params": ("pipeline.params", "Validate PATH against the params schema without running anything."),
     "check-repro": ("pipeline.check_repro",
                     "Re-run the pipeline and compare its metrics and dvc.lock with a commit's."),
