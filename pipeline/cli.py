@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import typer
 
-from pipeline import predict
+from pipeline import compare, predict
 from pipeline.errors import PipelineError
 from pipeline.stages import calibrate, download, evaluate, features, generate, report, split, train
 
@@ -46,3 +46,4 @@ _stage("calibrate", calibrate.command)
 _stage("evaluate", evaluate.command)
 _stage("report", report.command)
 _stage("predict", predict.command)
+_stage("compare", compare.command)
