@@ -244,9 +244,10 @@ def _images(n: int, seed: int) -> Samples:
 def test_mnist_ae_report_on_a_tiny_model(tmp_path, latent):
     torch.manual_seed(0)
     cfg = {"knn_k": 5, "knn_fit_codes": 30, "grid": 6, "seed": 0}
-    metrics = mnist_ae_report(ConvAutoencoder(latent=latent), _images(50, 0), _images(20, 1), cfg,
-                              tmp_path, torch.device("cpu"))
+    metrics, errors = mnist_ae_report(ConvAutoencoder(latent=latent), _images(50, 0),
+                                      _images(20, 1), cfg, tmp_path, torch.device("cpu"))
     test = metrics["test"]
+    assert errors.shape == (20,) and np.isclose(errors.mean(), test["mse"])
     assert metrics["latent"] == latent and test["n"] == 20
     assert 0 <= test["latent_knn_accuracy"] <= 1
     assert test["latent_knn_fit_codes"] == 30 and test["latent_knn_fit_subsampled"]
@@ -259,9 +260,15 @@ def test_mnist_ae_report_on_a_tiny_model(tmp_path, latent):
 
 # ---------------------------------------------------------------- stage outputs
 def test_mnist_ae_stage_outputs(project):
-    metrics = json.loads((project / "metrics/mnist_ae.json").read_text())
+    metrics = json.loads((project / "metrics/mnist_ae/details.json").read_text())
     assert {"mse", "bce", "mse_by_digit", "latent_knn_accuracy"} <= set(metrics["test"])
     assert metrics["latent"] == 2 and metrics["n_train_images"] == 100
+    assert metrics["data"]["train"]["units"] == 100
+    headline = json.loads((project / "metrics/mnist_ae.json").read_text())["mnist_ae"]
+    assert headline["mse"] == metrics["test"]["mse"] and headline["latent"] == 2
+    scores = pd.read_csv(project / "metrics/mnist_ae/scores.csv")
+    assert len(scores) == metrics["test"]["n"] and scores["label"].isna().all()
+    assert np.isclose(scores["score"].mean(), metrics["test"]["mse"], rtol=1e-4)
     assert not (project / "models/mnist_ae/threshold.json").exists()
     for figure in ("latent_space.png", "reconstructions.png", "training_curves.png"):
         assert (project / "reports/mnist_ae" / figure).stat().st_size > 1000
@@ -269,11 +276,18 @@ def test_mnist_ae_stage_outputs(project):
 
 @pytest.mark.parametrize("study", ["mnist_novelty", "sines_ae"])
 def test_thresholded_stage_outputs(project, study):
-    metrics = json.loads((project / f"metrics/{study}.json").read_text())
+    metrics = json.loads((project / f"metrics/{study}/details.json").read_text())
     for key in ("auroc", "pauc", "sensitivity", "specificity", "f1", "n_normal", "n_abnormal"):
         assert key in metrics["test"], key
     assert "threshold" in metrics
-    for figure in ("examples.png", "score_histogram.png", "roc.png", "training_curves.png"):
+    headline = json.loads((project / f"metrics/{study}.json").read_text())
+    assert list(headline) == [study] and 6 <= len(headline[study]) <= 10
+    assert headline[study]["auroc"] == metrics["test"]["auroc"]
+    scores = pd.read_csv(project / f"metrics/{study}/scores.csv")
+    assert len(scores) == metrics["test"]["n_normal"] + metrics["test"]["n_abnormal"]
+    assert scores["unit"].is_unique and set(scores["label"]) <= {0, 1}
+    for figure in ("examples.png", "score_histogram.png", "roc.png", "training_curves.png",
+                   "confusion.png"):
         assert (project / f"reports/{study}" / figure).stat().st_size > 1000
 
 
@@ -284,8 +298,10 @@ def test_sines_detection_by_type(project):
 
 
 def test_novelty_counts_the_unseen_digit_as_abnormal(project):
-    metrics = json.loads((project / "metrics/mnist_novelty.json").read_text())
+    metrics = json.loads((project / "metrics/mnist_novelty/details.json").read_text())
     test = pd.read_parquet(project / "data/splits/mnist.parquet").query("split == 'test'")
+    # the study's own training data holds no image of the unseen digit (only normal labels)
+    assert set(metrics["data"]["train"]) == {"units", "samples", "label_0"}
     assert metrics["test"]["n_abnormal"] == int((test["digit"] == 3).sum())
     assert metrics["test"]["n_normal"] == int((test["digit"] != 3).sum())
 
