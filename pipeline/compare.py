@@ -50,6 +50,8 @@ def write_unit_scores(study: str, frame: pd.DataFrame) -> None:
     """
     table = pd.DataFrame({c: frame.get(c, pd.NA) for c in SCORE_COLUMNS})
     table["score"] = table["score"].map(lambda v: float(f"{v:.6g}"))
+    for column in ("label", "predicted"):  # class ids (booleans too), empty where absent
+        table[column] = pd.to_numeric(table[column]).astype("Int64")
     write_csv(scores_path(study), table.sort_values("unit", kind="stable"))
 
 

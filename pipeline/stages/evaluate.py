@@ -57,7 +57,7 @@ def data_counts(data: dict[str, Samples]) -> dict:
     for split, part in data.items():
         units = part.meta.groupby("unit", sort=False)["label"].first()
         counts[split] = {"units": len(units), "samples": len(part.meta),
-                         **{f"label_{k}": int(v) for k, v in units.value_counts().sort_index().items()}}
+                         **{f"label_{int(k)}": int(v) for k, v in units.value_counts().sort_index().items()}}
     return counts
 
 

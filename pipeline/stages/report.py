@@ -308,10 +308,12 @@ def write_text(path: Path, text: str) -> None:
 
 def _branch_comparison(params: dict) -> tuple[str, str]:
     """Markdown and HTML of ``compare <baseline> workspace`` when on another branch, else ""."""
-    baseline = lookup(params, "compare.baseline")
     head = subprocess.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True,
                           text=True, check=False).stdout.strip()
-    if not head or head in (baseline, "HEAD"):  # not in git, on the baseline, or detached
+    if not head or head == "HEAD":  # not in a git repository, or a detached HEAD
+        return "", ""
+    baseline = lookup(params, "compare.baseline")
+    if head == baseline:
         return "", ""
     try:
         compare.resolve(baseline)
