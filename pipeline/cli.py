@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("pipeline.predict",
                 "Score FILES with a trained study: score, threshold and decision per recording (or per "
                 "annotated cycle, with its start and end in seconds)."),
+    "compare": ("pipeline.compare",
+                "Compare every study's headline metrics between A and B, with paired intervals."),
     "check-params": ("pipeline.params", "Validate PATH against the params schema without running anything."),
     "check-repro": ("pipeline.check_repro",
                     "Re-run the pipeline and compare its metrics and dvc.lock with a commit's."),

@@ -5,6 +5,7 @@ and returns metrics that the evaluate stage adds to ``metrics/<study>.json``:
 
 - ``mnist_ae`` (no threshold): test MSE and BCE per pixel, MSE per digit, 5-NN digit
   accuracy on the latent codes, the latent space and a grid of inputs over reconstructions;
+  each image's MSE goes to ``metrics/mnist_ae/scores.csv`` for ``pipeline compare``;
 - ``mnist_novelty``: one test image of each digit over its reconstruction and error;
 - ``sines``: one test series of each kind (normal, each anomaly type) with its
   reconstruction, error and the calibrated threshold.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.decomposition import PCA
@@ -24,6 +26,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
 from pipeline import plots
+from pipeline.compare import write_unit_scores
 from pipeline.datasets.mnist import N_CLASSES, stratified_holdout
 from pipeline.io import read_json
 from pipeline.scalers import Scaler
@@ -90,8 +93,10 @@ def project_2d(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
 
 
 def mnist_ae_report(model: nn.Module, train: Samples, test: Samples, cfg: dict,
-                    figure_dir: Path, device: torch.device, title: str = "mnist_ae") -> dict:
-    """Metrics and figures of a trained MNIST autoencoder (inputs already scaled to [0, 1])."""
+                    figure_dir: Path, device: torch.device, title: str = "mnist_ae"
+                    ) -> tuple[dict, np.ndarray]:
+    """Metrics and figures of a trained MNIST autoencoder (inputs already scaled to [0, 1]),
+    and each test image's mean squared error."""
     test_codes = encode(model, test.x, device)  # once: the reconstructions decode these codes
     reconstruction = _batched(model.decode, test_codes, device, batch_size=500)
     mse, bce = mean_squared_errors(reconstruction, test.x), per_image_bce(reconstruction, test.x)
@@ -126,7 +131,7 @@ def mnist_ae_report(model: nn.Module, train: Samples, test: Samples, cfg: dict,
             "latent_knn_fit_subsampled": bool(len(fit_rows) < len(train.x)),
             "n": len(test.x),
         },
-    }
+    }, mse
 
 
 def mnist_ae(study: Study, params: dict, figure_dir: Path) -> dict:
@@ -134,8 +139,11 @@ def mnist_ae(study: Study, params: dict, figure_dir: Path) -> dict:
     data = study.load(["train", "test"], params)
     for part in data.values():
         part.x = scaler.transform(part.x)
-    return mnist_ae_report(model, data["train"], data["test"], study.params(params, "evaluate"),
-                           figure_dir, device, study.name)
+    metrics, errors = mnist_ae_report(model, data["train"], data["test"],
+                                      study.params(params, "evaluate"), figure_dir, device, study.name)
+    # no label: nothing is abnormal in this study (meta's label is the digit)
+    write_unit_scores(study.name, pd.DataFrame({"unit": data["test"].meta["unit"], "score": errors}))
+    return metrics
 
 
 def test_examples(study: Study, params: dict, column: str, order: Callable[[np.ndarray], list]

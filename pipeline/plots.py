@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -10,14 +11,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pipeline.io import atomic_path  # noqa: E402
 
 
-def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+def _png(fig) -> bytes:
+    """The figure as PNG bytes (closed afterwards)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return buffer.getvalue()
+
+
+def _save(fig, path: Path) -> None:
+    png = _png(fig)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png)
 
 
 def score_histogram(frame: pd.DataFrame, threshold: float | None, path: Path, title: str,
@@ -48,10 +58,43 @@ def roc_figure(roc: pd.DataFrame, auroc: float, path: Path, title: str) -> None:
     _save(fig, path)
 
 
+def roc_overlay(curves: dict[str, tuple[pd.DataFrame, float]], title: str) -> bytes:
+    """Several ROC curves on one axes, ``{label: (roc table, auroc)}`` (e.g. A and B), as PNG."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for (label, (roc, auroc)), style in zip(curves.items(), ("-", "--", "-.", ":"), strict=False):
+        ax.plot(roc["fpr"], roc["tpr"], linestyle=style, label=f"{label}: AUROC {auroc:.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title,
+           xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)
+
+
+def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...],
+                     path: Path, title: str) -> None:
+    """Counts of actual (rows) by predicted (columns) class, each cell with its row share."""
+    k = len(classes)
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (np.asarray(actual, int), np.asarray(predicted, int)), 1)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.3 * k + 2.2, 1.1 * k + 1.6))
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center",
+                    color="white" if shares[i, j] > 0.6 else "black", fontsize=9)
+    ax.set_xticks(range(k), classes, rotation=30 if k > 2 else 0)
+    ax.set_yticks(range(k), classes)
+    ax.set(xlabel="predicted", ylabel="actual", title=title)
+    _save(fig, path)
+
+
 def training_curves(history: pd.DataFrame, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for column in [c for c in history.columns if c != "epoch"]:
-        ax.plot(history["epoch"], history[column], label=column.replace("_", " "))
+        ax.plot(history["epoch"], history[column], marker="o" if len(history) <= 20 else None,
+                markersize=3, label=column.replace("_", " "))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set(xlabel="epoch", ylabel="loss", title=title)
     ax.legend()
     _save(fig, path)
@@ -72,20 +115,29 @@ def latent_space(points: np.ndarray, digits: np.ndarray, axes: tuple[str, str], 
 
 
 def image_grid(inputs: np.ndarray, outputs: np.ndarray, captions: list[str], path: Path,
-               title: str) -> None:
-    """Inputs (top row) over their reconstructions (bottom row), one column per image."""
+               title: str, per_row: int = 10) -> None:
+    """Inputs over their reconstructions, one column per image, wrapped after ``per_row``
+    images so that the figure stays narrow enough to be read at page width."""
     n = len(inputs)
-    fig, axes = plt.subplots(2, n, figsize=(0.9 * n + 0.4, 2.6), squeeze=False)
-    for col in range(n):
+    blocks, cols = -(-n // per_row), min(n, per_row)
+    fig, axes = plt.subplots(2 * blocks, cols, figsize=(1.0 * cols + 0.6, 2.5 * blocks + 0.3),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for k in range(n):
+        block, col = divmod(k, per_row)
         for row, images in enumerate((inputs, outputs)):
-            ax = axes[row, col]
-            ax.imshow(images[col], cmap="gray", vmin=0, vmax=1)
+            ax = axes[2 * block + row, col]
+            ax.set_axis_on()
+            ax.imshow(images[k], cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[0, col].set_title(captions[col], fontsize=8)
-    axes[0, 0].set_ylabel("input", fontsize=8)
-    axes[1, 0].set_ylabel("output", fontsize=8)
-    fig.suptitle(title, fontsize=9, y=1.0 + 0.25 / fig.get_figheight())  # above the captions
+        axes[2 * block, col].set_title(captions[k], fontsize=9)
+    for block in range(blocks):
+        axes[2 * block, 0].set_ylabel("input", fontsize=9)
+        axes[2 * block + 1, 0].set_ylabel("output", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     _save(fig, path)
 
 

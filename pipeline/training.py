@@ -12,6 +12,7 @@ import itertools
 import logging
 import math
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,29 @@ def epoch_batches(train: tuple[np.ndarray, np.ndarray], unlabelled: np.ndarray |
         yield xb, yb, next(streams["unlabelled"])[0]
 
 
+class EpochProgress:
+    """Progress of a training run: a tqdm bar that moves every epoch on a terminal; one plain
+    line per epoch when stderr is a log (no carriage-return lines piling up in a file)."""
+
+    def __init__(self, epochs: int, desc: str):
+        self.epochs, self.desc = epochs, desc
+        self.bar = (tqdm(total=epochs, desc=desc, unit="epoch", mininterval=0.5, dynamic_ncols=True)
+                    if sys.stderr.isatty() else None)
+
+    def epoch(self, epoch: int, train_loss: float, val_loss: float) -> None:
+        if self.bar is None:
+            log.info("%s: epoch %d/%d  train loss %.5g  val loss %.5g", self.desc, epoch,
+                     self.epochs, train_loss, val_loss)
+            return
+        self.bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        """Leaves the bar's final count on screen (closing twice is harmless)."""
+        if self.bar is not None:
+            self.bar.close()
+
+
 def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
         val: tuple[np.ndarray, np.ndarray], cfg: TrainConfig,
         unlabelled: np.ndarray | None = None, steps_per_epoch: int = 0) -> tuple[nn.Module, pd.DataFrame]:
@@ -194,8 +218,8 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
     if unlabelled is not None and not steps_per_epoch:
         steps_per_epoch = math.ceil(len(unlabelled) / cfg.batch_size)
     best_loss, best_state, best_epoch, history = np.inf, None, 0, []
-    progress = tqdm(range(1, cfg.epochs + 1), desc=f"train ({device.type})", unit="epoch", mininterval=5)
-    for epoch in progress:
+    progress = EpochProgress(cfg.epochs, f"train ({device.type})")
+    for epoch in range(1, cfg.epochs + 1):
         model.train()
         total, seen = 0.0, 0
         for xb, yb, xu in epoch_batches(train, unlabelled, cfg.batch_size, device, shuffle, streams,
@@ -210,14 +234,16 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
             seen += len(xb)
         val_loss = mean_loss(model, objective, *val, device, cfg.batch_size)
         history.append({"epoch": epoch, "train_loss": total / seen, "val_loss": val_loss})
-        progress.set_postfix(train=f"{history[-1]['train_loss']:.4g}", val=f"{val_loss:.4g}")
+        progress.epoch(epoch, history[-1]["train_loss"], val_loss)
         if val_loss < best_loss or cfg.select == "last":
             best_loss, best_epoch = val_loss, epoch
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= cfg.patience:
+            progress.close()  # the bar's last state first, then why it stopped
             log.info("early stop at epoch %d: best validation loss %.5g at epoch %d",
                      epoch, best_loss, best_epoch)
             break
+    progress.close()
     model.load_state_dict(best_state)
     return model, pd.DataFrame(history)
 

@@ -58,7 +58,7 @@ def project(tmp_path_factory):
 
 
 def test_stage_outputs(project):
-    metrics = json.loads((project / "metrics" / "hls_ae.json").read_text())
+    metrics = json.loads((project / "metrics/hls_ae/details.json").read_text())
     for key in ("auroc", "pauc", "auprc", "sensitivity", "specificity", "f1", "accuracy",
                 "mean_error_normal", "mean_error_abnormal", "separation", "auroc_ci_low",
                 "auroc_ci_high", "n_normal", "n_abnormal"):
@@ -74,8 +74,11 @@ def test_stage_outputs(project):
     confusion = pd.read_csv(project / "metrics/hls_ae/confusion.csv")
     assert set(confusion.columns) == {"recording", "actual", "predicted"}
     assert (project / "metrics/hls_ae/history.csv").is_file()
-    for figure in ("score_histogram.png", "roc.png", "training_curves.png"):
+    for figure in ("score_histogram.png", "roc.png", "training_curves.png", "confusion.png"):
         assert (project / "reports/hls_ae" / figure).stat().st_size > 1000
+    scores = pd.read_csv(project / "metrics/hls_ae/scores.csv")
+    assert len(scores) == metrics["test"]["n_normal"] + metrics["test"]["n_abnormal"]
+    assert scores["group"].notna().all()  # recordings are resampled by split group
     audit = json.loads((project / "reports/audit/hls-cmds.json").read_text())
     assert audit["group_overlap"] == 0
 

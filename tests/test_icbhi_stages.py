@@ -245,7 +245,7 @@ def test_stages_end_to_end_on_the_fixture(tmp_path, monkeypatch, task, scheme, m
     train.command(study)
     calibrate.command(study)
     evaluate.command(study)
-    metrics = json.loads(Path(f"metrics/{study}.json").read_text())
+    metrics = json.loads(Path(f"metrics/{study}/details.json").read_text())
     n_classes = 2 if task == "binary" else 4
     assert metrics["task"] == task and metrics["test"]["n"] == (manifest["split"] == "test").sum()
     for key in ("auroc", "sensitivity", "specificity", "icbhi_score", "accuracy", "f1_macro"):
@@ -261,6 +261,9 @@ def test_stages_end_to_end_on_the_fixture(tmp_path, monkeypatch, task, scheme, m
     assert json.loads(Path(f"models/{study}/threshold.json").read_text())["decision"] == (
         "threshold" if task == "binary" else "argmax")
     assert Path(f"metrics/{study}/roc.json").is_file()
+    scores = pd.read_csv(f"metrics/{study}/scores.csv")  # one row per cycle, grouped by patient
+    assert len(scores) == metrics["test"]["n"] and scores["group"].notna().all()
+    assert set(scores["predicted"]) <= set(range(n_classes))
     assert len(pd.read_parquet(f"data/scores/{study}/test.parquet").filter(like="prob_").columns) == (
         n_classes)
     assert set(pd.read_parquet("data/records/icbhi.parquet")["patient"]) == set(PATIENTS)

@@ -66,3 +66,13 @@ def test_checkpoints_of_the_same_model_are_byte_identical(tmp_path):
     save_checkpoint(tmp_path / "a.pt", "mlp_ae", kwargs, model)
     save_checkpoint(tmp_path / "b.pt", "mlp_ae", kwargs, model)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
+def test_progress_in_a_log_is_one_plain_line_per_epoch(caplog, capsys):
+    """stderr is not a terminal under pytest: no bar, no carriage returns, a line per epoch."""
+    with caplog.at_level("INFO", logger="pipeline.training"):
+        _, history = _train()
+    lines = [r.getMessage() for r in caplog.records if "/15  train loss" in r.getMessage()]
+    assert len(lines) == len(history)
+    assert lines[0].startswith("train (cpu): epoch 1/15  train loss ")
+    assert "\r" not in capsys.readouterr().err

@@ -1,7 +1,11 @@
 """Stage 6: score the test set once and write the study's metrics, plots and figures.
 
-``metrics/<study>.json``: decisions per unit under ``test`` (a recording, for
-HLS-CMDS), per sample under ``test_windows`` where units hold several samples.
+``metrics/<study>.json`` holds the study's headline numbers only (``Study.headline``,
+under the study's name so that ``dvc exp show`` columns are short and unique);
+``metrics/<study>/details.json`` every figure: decisions per unit under ``test`` (a
+recording, for HLS-CMDS), per sample under ``test_windows`` where units hold several
+samples, and the units each split holds under ``data``.
+``metrics/<study>/scores.csv``: the per-unit test scores that ``pipeline compare`` reads.
 Classifiers (ICBHI) report ``test.auroc`` (abnormal vs normal, ranked by 1 - p(normal)),
 ``sensitivity``, ``specificity`` and ``icbhi_score`` (the challenge's: with four classes
 an abnormal cycle counts only when its exact class is predicted), ``accuracy``,
@@ -10,13 +14,15 @@ probable class (multiclass).
 ``metrics/<study>/``: ROC points and per-unit confusion rows with class names (DVC
 plots), detection rate per abnormal type, sklearn's classification report, and a
 breakdown per group (``by_<group_column>.json``: per device for ICBHI, per kind of
-sound for HLS-CMDS). ``reports/<study>/``: PNG figures.
+sound for HLS-CMDS). ``reports/<study>/``: PNG figures (ROC, score histogram, confusion).
 A study's ``evaluation`` hook adds its own metrics and figures (``with_evaluation``); a
 study without a threshold (``thresholded=False``, e.g. mnist_ae) gets the hook's alone.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +32,7 @@ from sklearn.metrics import accuracy_score, classification_report, f1_score, roc
 
 from pipeline import plots
 from pipeline.classification_metrics import icbhi_score, per_group_metrics
+from pipeline.compare import write_unit_scores
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_csv, write_json, write_parquet
 from pipeline.metrics import (
@@ -36,16 +43,51 @@ from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.scoring import aggregate_units
 from pipeline.stages.train import score_frame
-from pipeline.studies import Study, get_study
+from pipeline.studies import Samples, Study, get_study
 from pipeline.training import (
     Classification, Reconstruction, TrainConfig, load_checkpoint, predict_scores, resolve_device,
 )
 
+log = logging.getLogger(__name__)
 
-def score_test(study: Study, params: dict) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Per-sample test scores next to their metadata, and the class names."""
+
+def data_counts(data: dict[str, Samples]) -> dict:
+    """Units (and samples, where a unit holds several) per split, as the study used them."""
+    counts = {}
+    for split, part in data.items():
+        units = part.meta.groupby("unit", sort=False)["label"].first()
+        counts[split] = {"units": len(units), "samples": len(part.meta),
+                         **{f"label_{int(k)}": int(v) for k, v in units.value_counts().sort_index().items()}}
+    return counts
+
+
+# headline names are short: `dvc exp show` columns read `<study>.<name>` and must fit a terminal
+_SHORT = {"auroc_ci_low": "auroc_lo", "auroc_ci_high": "auroc_hi"}
+
+
+def headline(study: Study, metrics: dict) -> dict:
+    """``{study: {name: value}}`` for each of ``study.headline`` (dotted keys) in ``metrics``,
+    named by the key's last part (shortened by ``_SHORT``)."""
+    out = {}
+    for key in study.headline:
+        node = metrics
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            name = key.rsplit(".", 1)[-1]
+            out[_SHORT.get(name, name)] = node
+    return {study.name: out}
+
+
+def plural(noun: str) -> str:
+    return noun if noun.endswith("s") else f"{noun}s"
+
+
+def score_test(study: Study, params: dict) -> tuple[pd.DataFrame, tuple[str, ...], dict]:
+    """Per-sample test scores next to their metadata, the class names and the data counts."""
     model, checkpoint = load_checkpoint(study.model_dir / "model.pt")
-    test = study.load(["test"], params)["test"]
+    data = study.load(["train", "val", "test"], params)
+    test = data["test"]
     trained_on = tuple(checkpoint.get("classes", test.classes))
     if trained_on != tuple(test.classes):
         raise PipelineError(f"the model was trained for classes {trained_on}, the test set has "
@@ -53,8 +95,10 @@ def score_test(study: Study, params: dict) -> tuple[pd.DataFrame, tuple[str, ...
     device = resolve_device(TrainConfig.from_params(study.params(params, "train")).device)
     objective = Reconstruction() if study.objective == "reconstruction" else Classification()
     x = Scaler.from_state(checkpoint["scaler"]).transform(test.x, in_place=True)  # test.x is ours
+    log.info("%s: scoring %d test samples (%d %s) on %s", study.name, len(x),
+             test.meta["unit"].nunique(), plural(study.unit), device.type)
     scores = predict_scores(model.to(device), objective, x, device)
-    return score_frame(objective, scores, test.meta), tuple(test.classes)
+    return score_frame(objective, scores, test.meta), tuple(test.classes), data_counts(data)
 
 
 def decide(units: pd.DataFrame, calibration: dict) -> np.ndarray:
@@ -145,16 +189,26 @@ def with_evaluation(spec: Study, params: dict, metrics: dict | None = None) -> d
     return merged
 
 
+def write_metrics(study: Study, metrics: dict) -> None:
+    """The headline numbers to ``metrics/<study>.json``, everything to ``details.json``."""
+    write_json(Path("metrics") / study.name / "details.json", metrics)
+    write_json(Path("metrics") / f"{study.name}.json", headline(study, metrics))
+
+
 def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
     """Evaluate STUDY on its test set: metrics, DVC plot data and figures."""
+    started = time.monotonic()
     spec = get_study(study)
     params = load_params()
     if not spec.thresholded:
-        write_json(Path("metrics") / f"{study}.json", with_evaluation(spec, params))
+        write_metrics(spec, with_evaluation(spec, params, {"data": data_counts(
+            spec.load(["train", "val", "test"], params))}))
+        log.info("%s: evaluated in %.0f s", study, time.monotonic() - started)
         return
     calibration = read_json(spec.model_dir / "threshold.json")
-    samples, classes = score_test(spec, params)
+    samples, classes, counts = score_test(spec, params)
     cfg = spec.params(params, "evaluate")
+    log.info("%s: metrics, with a %d-resample AUROC interval", study, cfg["bootstrap"])
     if spec.objective == "classification":
         metrics, units, by_type = classification_scores(samples, calibration, cfg, classes,
                                                         spec.type_columns)
@@ -162,11 +216,14 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     else:
         metrics, units, by_type = evaluate_scores(samples, calibration, cfg, spec.type_columns)
         score_name = "reconstruction error"
+    metrics["data"] = counts
     y, predicted = units["label"].to_numpy().astype(int), decide(units, calibration)
     abnormal = units.assign(label=(y != 0).astype(int))
     plot_dir, figure_dir = Path("metrics") / study, Path("reports") / study
     roc = roc_table(abnormal["label"], abnormal["score"])
     write_parquet(Path("data/scores") / study / "test.parquet", samples)
+    write_unit_scores(study, units.assign(
+        predicted=predicted, group=units[spec.bootstrap_group] if spec.bootstrap_group else pd.NA))
     write_json(plot_dir / "roc.json", {"roc": roc.to_dict(orient="records")})
     pr = pr_table(abnormal["label"], abnormal["score"])
     write_json(plot_dir / "pr.json", {"pr": pr.to_dict(orient="records")})
@@ -182,8 +239,11 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     if spec.group_column is not None:
         write_json(plot_dir / f"by_{spec.group_column}.json",
                    breakdown(y, predicted, units[spec.group_column]))
-    title = f"{study}: test {spec.unit}s"
+    log.info("%s: figures -> %s", study, figure_dir)
+    title = f"{study}: test {plural(spec.unit)}"
     plots.score_histogram(abnormal, metrics["threshold"], figure_dir / "score_histogram.png", title,
                           xlabel=score_name)
     plots.roc_figure(roc, metrics["test"]["auroc"], figure_dir / "roc.png", title)
-    write_json(Path("metrics") / f"{study}.json", with_evaluation(spec, params, metrics))
+    plots.confusion_matrix(y, predicted, classes, figure_dir / "confusion.png", title)
+    write_metrics(spec, with_evaluation(spec, params, metrics))
+    log.info("%s: evaluated in %.0f s", study, time.monotonic() - started)

@@ -1,0 +1,355 @@
+"""``pipeline compare A B``: did B move each study's headline metrics beyond chance?
+
+A and B are git revisions, branches or DVC experiment names (``workspace``: the files on
+disk). Both sides are read from the per-unit test scores that evaluate commits to git
+(``metrics/<study>/scores.csv``: unit, group, label, predicted, score), so nothing re-runs.
+
+Where both sides scored the same units with the same labels, the interval of each change
+comes from a paired bootstrap: one set of resampling weights is applied to both sides, and
+whole groups (a patient, a family of identical recordings) are drawn together, so units
+that are not independent are not counted as if they were. AUROC also gets DeLong's test
+for two correlated ROC curves (it treats units as independent). A change is ``better`` or
+``worse`` when its interval excludes zero, otherwise ``no evidence``. Where the units
+differ (other split params), only the marginal figures are shown.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+from scipy.stats import norm
+
+from pipeline.errors import PipelineError
+from pipeline.io import write_csv
+from pipeline.params import load_params, lookup
+
+WORKSPACE = "workspace"
+SCORES = "scores.csv"
+SCORE_COLUMNS = ["unit", "group", "label", "predicted", "score"]
+_CHUNK = 200  # bootstrap resamples weighed at once (memory: chunk x units floats)
+
+
+# ---------------------------------------------------------------- per-unit scores
+def scores_path(study: str) -> Path:
+    return Path("metrics") / study / SCORES
+
+
+def write_unit_scores(study: str, frame: pd.DataFrame) -> None:
+    """``metrics/<study>/scores.csv``, small enough for git: scores to 6 significant digits.
+
+    ``frame`` has ``unit`` and ``score``; ``group`` (units resampled together), ``label``
+    (0 = normal) and ``predicted`` are optional and left empty when absent.
+    """
+    table = pd.DataFrame({c: frame.get(c, pd.NA) for c in SCORE_COLUMNS})
+    table["score"] = table["score"].map(lambda v: float(f"{v:.6g}"))
+    for column in ("label", "predicted"):  # class ids (booleans too), empty where absent
+        table[column] = pd.to_numeric(table[column]).astype("Int64")
+    write_csv(scores_path(study), table.sort_values("unit", kind="stable"))
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+
+
+def resolve(rev: str) -> str:
+    """The commit of a git revision or of a DVC experiment (``refs/exps/.../<name>``)."""
+    found = _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    if found.returncode == 0:
+        return found.stdout.strip()
+    refs = _git("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps").stdout.split("\n")
+    matches = [line.split()[1] for line in refs if line.split()[:1] and
+               line.split()[0].rsplit("/", 1)[-1] == rev]
+    if len(matches) != 1:
+        raise PipelineError(f"no git revision or DVC experiment named {rev!r}"
+                            + (" (several experiments have that name)" if matches else ""))
+    return matches[0]
+
+
+def read_scores(rev: str, study: str) -> pd.DataFrame | None:
+    """A study's per-unit scores at ``rev`` (``workspace``: on disk), None if it has none."""
+    path = scores_path(study)
+    if rev == WORKSPACE:
+        text = path.read_text() if path.is_file() else None
+    else:
+        shown = _git("show", f"{resolve(rev)}:./{path.as_posix()}")
+        text = shown.stdout if shown.returncode == 0 else None
+    if text is None:
+        return None
+    frame = pd.read_csv(StringIO(text), dtype={"unit": str, "group": str})
+    missing = [c for c in SCORE_COLUMNS if c not in frame]
+    if missing:
+        raise PipelineError(f"missing columns {missing} at {rev}", path)
+    return frame
+
+
+# ---------------------------------------------------------------- metrics under weights
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    # (weights [resamples x units], labels, predicted classes, scores) -> one value per resample
+    compute: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def weighted_auroc(w: np.ndarray, y: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """AUROC (abnormal = label != 0, ties count half) of each row of unit weights ``w``."""
+    order = np.argsort(s, kind="stable")
+    _, starts = np.unique(s[order], return_index=True)  # one bucket per distinct score
+    abnormal = (y[order] != 0).astype(float)
+    pos = np.add.reduceat(w[:, order] * abnormal, starts, axis=1)
+    neg = np.add.reduceat(w[:, order] * (1 - abnormal), starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    return _ratio((pos * (below + 0.5 * neg)).sum(axis=1), pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def _sensitivity(w, y, predicted, s):
+    """Share of abnormal units given their exact class (the ICBHI rule; binary: plain)."""
+    abnormal = y != 0
+    return _ratio(w @ (abnormal & (predicted == y)), w @ abnormal)
+
+
+def _specificity(w, y, predicted, s):
+    return _ratio(w @ ((y == 0) & (predicted == 0)), w @ (y == 0))
+
+
+LABELLED = (
+    Metric("auroc", True, lambda w, y, p, s: weighted_auroc(w, y, s)),
+    Metric("sensitivity", True, _sensitivity),
+    Metric("specificity", True, _specificity),
+    Metric("balanced_accuracy", True,
+           lambda w, y, p, s: (_sensitivity(w, y, p, s) + _specificity(w, y, p, s)) / 2),
+)
+# studies without labels (mnist_ae): the score is a reconstruction error
+UNLABELLED = (Metric("mean_score", False, lambda w, y, p, s: _ratio(w @ s, w.sum(axis=1))),)
+
+
+def metrics_for(frame: pd.DataFrame) -> tuple[Metric, ...]:
+    return LABELLED if frame["label"].notna().all() else UNLABELLED
+
+
+def _arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    labelled = frame["label"].notna().all()
+    y = frame["label"].to_numpy(float).astype(int) if labelled else np.zeros(len(frame), int)
+    p = frame["predicted"].fillna(-1).to_numpy(float).astype(int)
+    return y, p, frame["score"].to_numpy(float)
+
+
+def point(metric: Metric, frame: pd.DataFrame) -> float:
+    return float(metric.compute(np.ones((1, len(frame))), *_arrays(frame))[0])
+
+
+# ---------------------------------------------------------------- paired tests
+def group_weights(groups: np.ndarray, n_boot: int, seed: int):
+    """Chunks of unit weights: each row draws as many groups as there are, with replacement;
+    a unit weighs as often as its group was drawn."""
+    codes, n_groups = pd.factorize(pd.Series(groups))[0], len(np.unique(groups))
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, _CHUNK):
+        size = min(_CHUNK, n_boot - start)
+        counts = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=size)
+        yield counts[:, codes].astype(float)
+
+
+def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, metrics: tuple[Metric, ...], n_boot: int,
+                     seed: int, level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile interval of metric(B) - metric(A) per metric; ``a`` and ``b`` row-aligned."""
+    groups = b["group"].fillna(b["unit"]).to_numpy(str)
+    side_a, side_b = _arrays(a), _arrays(b)
+    deltas = {m.name: [] for m in metrics}
+    for w in group_weights(groups, n_boot, seed):
+        for m in metrics:
+            deltas[m.name].append(m.compute(w, *side_b) - m.compute(w, *side_a))
+    tail = (1 - level) / 2 * 100
+    out = {}
+    for name, parts in deltas.items():
+        values = np.concatenate(parts)
+        values = values[np.isfinite(values)]  # resamples without one class have no AUROC
+        low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan)
+        out[name] = (float(low), float(high))
+    return out
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, tied values sharing the mean of their ranks."""
+    order = np.argsort(x, kind="stable")
+    ordered = x[order]
+    ranks = np.empty(len(x))
+    i = 0
+    while i < len(x):
+        j = i
+        while j < len(x) and ordered[j] == ordered[i]:
+            j += 1
+        ranks[order[i:j]] = (i + j + 1) / 2
+        i = j
+    return ranks
+
+
+def delong_test(labels: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict:
+    """DeLong, DeLong & Clarke-Pearson (1988) for two correlated AUROCs on the same units,
+    with the midrank computation of Sun & Xu (2014): AUROCs, z of B - A, two-sided p."""
+    abnormal = np.asarray(labels) != 0
+    m, n = int(abnormal.sum()), int((~abnormal).sum())
+    if m == 0 or n == 0:
+        return {"auroc_a": np.nan, "auroc_b": np.nan, "z": np.nan, "p": np.nan}
+    aucs, v10, v01 = [], [], []
+    for s in (np.asarray(score_a, float), np.asarray(score_b, float)):
+        x, y = s[abnormal], s[~abnormal]
+        tx, ty, tz = _midranks(x), _midranks(y), _midranks(np.concatenate([x, y]))
+        aucs.append((tz[:m].sum() - m * (m + 1) / 2) / (m * n))
+        v10.append((tz[:m] - tx) / n)  # per abnormal unit: share of normals below it
+        v01.append(1 - (tz[m:] - ty) / m)  # per normal unit: share of abnormals above it
+    s10 = np.cov(np.vstack(v10)) if m > 1 else np.zeros((2, 2))
+    s01 = np.cov(np.vstack(v01)) if n > 1 else np.zeros((2, 2))
+    c = np.array([-1.0, 1.0])
+    variance = float(c @ (s10 / m + s01 / n) @ c)
+    delta = aucs[1] - aucs[0]
+    if variance <= 0:
+        z, p = (0.0, 1.0) if delta == 0 else (np.copysign(np.inf, delta), 0.0)
+    else:
+        z = delta / np.sqrt(variance)
+        p = float(2 * norm.sf(abs(z)))
+    return {"auroc_a": float(aucs[0]), "auroc_b": float(aucs[1]), "z": float(z), "p": p}
+
+
+def verdict(low: float, high: float, higher_is_better: bool) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)) or low <= 0 <= high:
+        return "no evidence"
+    return "better" if (low > 0) == higher_is_better else "worse"
+
+
+def _paired(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame | None:
+    """A's rows in B's unit order when both scored the same units with the same labels."""
+    if len(a) != len(b) or set(a["unit"]) != set(b["unit"]) or not a["unit"].is_unique:
+        return None
+    aligned = a.set_index("unit").loc[b["unit"]].reset_index()
+    same = np.array_equal(aligned["label"].fillna(-1).to_numpy(), b["label"].fillna(-1).to_numpy())
+    return aligned if same else None
+
+
+def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict) -> dict:
+    """Rows (metric, a, b, change, low, high, verdict) and how they were obtained."""
+    metrics = metrics_for(b)
+    aligned = _paired(a, b) if metrics_for(a) == metrics else None
+    if aligned is None:
+        note = (f"units differ (A: {len(a)}, B: {len(b)}; other split params?): "
+                "marginal figures only")
+        intervals = {}
+    else:
+        n_groups = b["group"].fillna(b["unit"]).nunique()
+        note = (f"paired bootstrap over {len(b)} shared units in {n_groups} groups, "
+                f"{cfg['bootstrap']} resamples, seed {cfg['seed']}")
+        intervals = paired_bootstrap(aligned, b, metrics, cfg["bootstrap"], cfg["seed"],
+                                     cfg["level"])
+    rows = []
+    for m in metrics:
+        va, vb = point(m, a), point(m, b)
+        low, high = intervals.get(m.name, (np.nan, np.nan))
+        row = {"study": study, "metric": m.name, "a": va, "b": vb, "change": vb - va,
+               "low": low, "high": high,
+               "verdict": verdict(low, high, m.higher_is_better) if intervals else "units differ"}
+        if m.name == "auroc" and aligned is not None:
+            row["delong_p"] = delong_test(b["label"], aligned["score"], b["score"])["p"]
+        rows.append(row)
+    return {"study": study, "paired": aligned is not None, "note": note, "rows": rows}
+
+
+def compare(rev_a: str, rev_b: str, studies: list[str], cfg: dict) -> list[dict]:
+    """One comparison per study that has scores on both sides (a note for the others)."""
+    out = []
+    for study in studies:
+        a, b = read_scores(rev_a, study), read_scores(rev_b, study)
+        if a is None or b is None:
+            missing = " and ".join(r for r, f in ((rev_a, a), (rev_b, b)) if f is None)
+            out.append({"study": study, "paired": False, "rows": [],
+                        "note": f"no {scores_path(study)} in {missing}"})
+        else:
+            out.append(compare_study(study, a, b, cfg))
+    return out
+
+
+# ---------------------------------------------------------------- output
+HEADER = ["study", "metric", "A", "B", "change", "95% interval", "verdict", "DeLong p"]
+
+
+def cells(row: dict) -> list[str]:
+    interval = "" if not np.isfinite(row["low"]) else f"[{row['low']:+.4f}, {row['high']:+.4f}]"
+    p = row.get("delong_p")
+    return [row["study"], row["metric"], f"{row['a']:.4f}", f"{row['b']:.4f}",
+            f"{row['change']:+.4f}", interval, row["verdict"],
+            "" if p is None or not np.isfinite(p) else f"{p:.3g}"]
+
+
+def to_markdown(results: list[dict], rev_a: str, rev_b: str) -> str:
+    lines = [f"Comparison: A = `{rev_a}`, B = `{rev_b}` (change = B - A)", "",
+             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(cells(r)) + " |" for res in results for r in res["rows"]]
+    lines += [""] + [f"- {res['study']}: {res['note']}" for res in results]
+    return "\n".join(lines) + "\n"
+
+
+def to_text(results: list[dict], rev_a: str, rev_b: str) -> str:
+    rows = [HEADER] + [cells(r) for res in results for r in res["rows"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    lines = [f"A = {rev_a}, B = {rev_b} (change = B - A)", ""]
+    for k, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines += [""] + [f"{res['study']}: {res['note']}" for res in results]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(results: list[dict], rev_a: str, rev_b: str) -> str:
+    clean = json.loads(pd.Series([results]).to_json(orient="values"))[0]  # NaN -> null
+    return json.dumps({"a": rev_a, "b": rev_b, "studies": clean}, indent=2) + "\n"
+
+
+def roc_pairs(rev_a: str, rev_b: str, studies: list[str]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Both sides' labelled scores per study that has them on both sides (for ROC overlays)."""
+    pairs = {}
+    for study in studies:
+        a, b = read_scores(rev_a, study), read_scores(rev_b, study)
+        if a is not None and b is not None and metrics_for(a) == metrics_for(b) == LABELLED:
+            pairs[study] = (a, b)
+    return pairs
+
+
+def config(params: dict) -> dict:
+    return {"bootstrap": int(lookup(params, "compare.bootstrap")),
+            "seed": int(lookup(params, "compare.seed")), "level": float(lookup(params, "compare.level"))}
+
+
+def command(
+    a: str = typer.Argument("main", help="baseline: git revision, branch or DVC experiment"),
+    b: str = typer.Argument(WORKSPACE, help="candidate: git revision, branch, DVC experiment "
+                            "or 'workspace' (the files on disk)"),
+    md: bool = typer.Option(False, "--md", help="a Markdown table, for a pull request"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    html: Path | None = typer.Option(None, "--html", help="also write a self-contained page "
+                                     "with the table and A-over-B ROC overlays (PNG)"),
+) -> None:
+    """Compare every study's headline metrics between A and B, with paired intervals."""
+    from pipeline.studies import STUDIES
+
+    results = compare(a, b, list(STUDIES), config(load_params()))
+    render = to_json if as_json else to_markdown if md else to_text
+    typer.echo(render(results, a, b), nl=False)
+    if html is not None:  # the report's page builder (imported here: it imports this module)
+        from pipeline.stages.report import comparison_html, page, write_text
+
+        body = comparison_html(results, roc_pairs(a, b, list(STUDIES)), a, b)
+        write_text(html, page(f"{b} against {a}", body))
+        typer.echo(f"compare: page -> {html}", err=True)
