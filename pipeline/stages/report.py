@@ -29,7 +29,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import atomic_path, read_json
 from pipeline.metrics import roc_table
 from pipeline.params import load_params, lookup
-from pipeline.studies import STUDIES, Study
+from pipeline.studies import SEMI_STUDY, STUDIES, Study
 
 log = logging.getLogger(__name__)
 REPORTS = Path("reports")
@@ -131,7 +131,7 @@ SUMMARY_HEADER = ["study", "headline metric", "value", "95% interval", "goal", "
 
 
 # ---------------------------------------------------------------- markdown
-def summary_markdown(entries: list[dict], comparison: str = "") -> str:
+def summary_markdown(entries: list[dict], comparison: str = "", semi: dict | None = None) -> str:
     lines = ["# Headline test metrics", "", "| " + " | ".join(SUMMARY_HEADER) + " |",
              "|" + "---|" * len(SUMMARY_HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in summary_rows(entries)]
@@ -141,6 +141,8 @@ def summary_markdown(entries: list[dict], comparison: str = "") -> str:
         lines += ["", f"**{e['study'].name}**: {e['study'].title}", "",
                   "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {fmt(v)} |" for k, v in e["headline"].items()]
+    if semi is not None:
+        lines += semi_markdown(semi)
     return "\n".join(lines) + "\n"
 
 
@@ -281,12 +283,55 @@ def comparison_html(results: list[dict], pairs: dict, rev_a: str, rev_b: str) ->
             f"<ul>{notes}</ul><div class='figs'>{''.join(figures)}</div>")
 
 
+SEMI_HEADER = ["method", "labelled share", "AUROC", "95% interval", "ICBHI score", "sensitivity",
+               "specificity"]
+
+
+def semi_rows(semi: dict) -> list[list[Any]]:
+    """One row per cell of the semi-supervised grid (pipeline semi-summary's metrics)."""
+    rows = []
+    for method in semi["methods"]:
+        for fraction in semi["label_fractions"]:
+            c = semi["cells"][f"{method}@{fraction}"]
+            rows.append([method, f"{fraction:.0%}", c["auroc"],
+                         f"{c['auroc_ci_low']:.3f} to {c['auroc_ci_high']:.3f}",
+                         c["icbhi_score"], c["sensitivity"], c["specificity"]])
+    return rows
+
+
+def semi_gap_lines(semi: dict) -> list[str]:
+    return [f"At {float(f):.0%} labelled, {g['best_method']} reaches AUROC {g['best_auroc']:.3f} "
+            f"against {g['supervised_auroc']:.3f} for supervised ({g['supervised_full_auroc']:.3f} "
+            f"with every label): {fmt(g['gap_closed'])} of the gap closed."
+            for f, g in semi["gap_closed"].items()]
+
+
+def semi_html(semi: dict) -> str:
+    """The semi-supervised grid: its curve, its table and the share of the gap closed."""
+    figure = REPORTS / SEMI_STUDY / "label_fraction.png"
+    parts = ["<section class='dataset' id='icbhi_semi'><h2>ICBHI semi-supervised (icbhi_semi)</h2>",
+             "<p>Test AUROC of each method with a share of the training patients labelled "
+             "(intervals: 95% patient-cluster bootstrap).</p>"]
+    if figure.is_file():
+        parts.append("<div class='figs'>" + _figure(figure) + "</div>")
+    parts.append(_grid(SEMI_HEADER, semi_rows(semi)))
+    parts.append("<ul>" + "".join(f"<li>{_text(line)}</li>" for line in semi_gap_lines(semi)) + "</ul>")
+    return "".join(parts) + "</section>"
+
+
+def semi_markdown(semi: dict) -> list[str]:
+    lines = ["", "## ICBHI semi-supervised (icbhi_semi)", "", "| " + " | ".join(SEMI_HEADER) + " |",
+             "|" + "---|" * len(SEMI_HEADER)]
+    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in semi_rows(semi)]
+    return lines + [""] + semi_gap_lines(semi)
+
+
 def page(title: str, body: str) -> str:
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_text(title)}"
             f"</title><style>{CSS}</style></head><body><h1>{_text(title)}</h1>{body}</body></html>\n")
 
 
-def index_html(entries: list[dict], comparison: str = "") -> str:
+def index_html(entries: list[dict], comparison: str = "", semi: dict | None = None) -> str:
     by_dataset: dict[str, list[dict]] = {}
     for e in entries:
         by_dataset.setdefault(e["study"].dataset, []).append(e)
@@ -298,6 +343,8 @@ def index_html(entries: list[dict], comparison: str = "") -> str:
     head = "".join(f"<th>{_text(h)}</th>" for h in SUMMARY_HEADER)
     summary = f"<table><tr>{head}</tr>{rows}</table>"
     body = "".join(dataset_html(name, part) for name, part in by_dataset.items())
+    if semi is not None:
+        body += semi_html(semi)
     return page("Studies report", summary + comparison + body)
 
 
@@ -331,8 +378,10 @@ def _branch_comparison(params: dict) -> tuple[str, str]:
 def report(params: dict) -> list[dict]:
     entries = [e for s in STUDIES.values() if (e := collect(s, params)) is not None]
     markdown, comparison = _branch_comparison(params)
-    write_text(REPORTS / "index.html", index_html(entries, comparison))
-    write_text(REPORTS / "summary.md", summary_markdown(entries, markdown))
+    semi_path = Path("metrics") / f"{SEMI_STUDY}.json"
+    semi = read_json(semi_path) if semi_path.is_file() else None
+    write_text(REPORTS / "index.html", index_html(entries, comparison, semi))
+    write_text(REPORTS / "summary.md", summary_markdown(entries, markdown, semi))
     for e in entries:
         write_text(REPORTS / "model_cards" / f"{e['study'].name}.md", model_card(e))
     return entries
