@@ -38,13 +38,8 @@ def _invoke(*args):
     return result
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A project folder where every HLS-CMDS stage has run once, on a generated copy."""
-    root = tmp_path_factory.mktemp("hls")
-    copy = root / "copy"
-    make_hls_copy(copy)
-    project = root / "project"
+def run_stages(project: Path, copy: Path, stages: tuple[str, ...] = ("report",)) -> Path:
+    """A new project folder where every HLS-CMDS stage (and ``stages``) ran once on ``copy``."""
     project.mkdir()
     _write_params(project, copy)
     with pytest.MonkeyPatch.context() as mp:
@@ -53,8 +48,18 @@ def project(tmp_path_factory):
             _invoke(stage, "hls-cmds")
         for stage in ("train", "calibrate", "evaluate"):
             _invoke(stage, "hls_ae")
-        _invoke("report")
+        for stage in stages:
+            _invoke(stage)
     return project
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project folder where every HLS-CMDS stage has run once, on a generated copy."""
+    root = tmp_path_factory.mktemp("hls")
+    copy = root / "copy"
+    make_hls_copy(copy)
+    return run_stages(root / "project", copy)
 
 
 def test_stage_outputs(project):
