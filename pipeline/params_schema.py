@@ -362,6 +362,14 @@ class Sines(Section):
     evaluate: Evaluate | None = None
 
 
+# ---------------------------------------------------------------- pipeline compare
+class Compare(Section):
+    baseline: Annotated[str, Field(min_length=1)]
+    bootstrap: Annotated[int, Field(ge=10)]
+    seed: Seed
+    level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+
+
 # ---------------------------------------------------------------- the whole file
 class ParamsFile(Section):
     download: Download | None = None
@@ -374,6 +382,7 @@ class ParamsFile(Section):
     icbhi: ICBHI | None = None
     mnist: Mnist | None = None
     sines: Sines | None = None
+    compare: Compare | None = None
 
 
 # ---------------------------------------------------------------- readable errors

@@ -264,7 +264,7 @@ def test_mnist_ae_report_encodes_the_test_images_once(tmp_path):
     seen = []
     model.encoder.register_forward_hook(lambda _m, inputs, _out: seen.append(len(inputs[0])))
     cfg = {"knn_k": 5, "knn_fit_codes": 30, "grid": 6, "seed": 0}
-    metrics = mnist_ae_report(model, _images(50, 0), test, cfg, tmp_path, torch.device("cpu"))
+    metrics, _ = mnist_ae_report(model, _images(50, 0), test, cfg, tmp_path, torch.device("cpu"))
     assert sum(seen) == 20 + 30  # the test images once, then the codes fitted for 5-NN
     with torch.no_grad():  # the same numbers as a full forward pass
         mse = (model(torch.from_numpy(test.x)) - torch.from_numpy(test.x)).pow(2).mean().item()
