@@ -194,7 +194,7 @@ def _resolve_names(
                     f"{name} matches several recordings: {', '.join(sorted(candidates))}", path
                 )
             if candidates:
-                log.warning("%s: listed %s taken to be recording %s", path, name, candidates[0])
+                log.warning("%s: listed %s taken to be recording %s", path.name, name, candidates[0])
                 fixes[name] = name = candidates[0]
         resolved[name] = side
     return resolved, fixes
