@@ -176,5 +176,5 @@ def label_fraction_curve(metrics: dict, path: Path) -> None:
     ax.minorticks_off()
     ax.set(xlabel="labelled share of the training cycles (whole patients)", ylabel="test AUROC",
            title="icbhi_semi: AUROC by label fraction (95% patient-bootstrap intervals)")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     _save(fig, path)

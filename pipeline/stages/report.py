@@ -300,10 +300,17 @@ def semi_rows(semi: dict) -> list[list[Any]]:
 
 
 def semi_gap_lines(semi: dict) -> list[str]:
-    return [f"At {float(f):.0%} labelled, {g['best_method']} reaches AUROC {g['best_auroc']:.3f} "
-            f"against {g['supervised_auroc']:.3f} for supervised ({g['supervised_full_auroc']:.3f} "
-            f"with every label): {fmt(g['gap_closed'])} of the gap closed."
-            for f, g in semi["gap_closed"].items()]
+    lines = []
+    for fraction, g in semi["gap_closed"].items():
+        line = (f"At {float(fraction):.0%} labelled, {g['best_method']} reaches AUROC {g['best_auroc']:.3f} "
+                f"against {g['supervised_auroc']:.3f} for supervised ({g['supervised_full_auroc']:.3f} "
+                "with every label): ")
+        if g["gap_closed"] is None:  # supervised with every label is no better: nothing to close
+            line += "no gap to close, so the share closed is undefined."
+        else:
+            line += f"{g['gap_closed']:.0%} of the gap closed."
+        lines.append(line)
+    return lines
 
 
 def semi_html(semi: dict) -> str:
