@@ -6,9 +6,10 @@ Re-runs ``dvc repro`` (optional), then compares the working tree with a git revi
 - every metrics file under ``metrics/`` (JSON and CSV), value by value: a number outside
   ``rtol``/``atol`` of the committed one, a changed string, or a key present on one side
   only is a difference;
-- ``dvc.lock``: every output's hash. On the machine kind the project is locked for, the
-  outputs are byte-identical; elsewhere ``--bytes warn`` reports a changed hash without
-  failing, and the metrics tolerance is what decides.
+- ``dvc.lock``: every output's and dependency's hash, every param value and command. On
+  the machine kind the project is locked for, outputs are byte-identical (and ``git status``
+  stays clean); elsewhere ``--bytes warn`` reports a changed hash without failing, and the
+  metrics tolerance is what decides.
 
 Each difference is printed as ``file  key  committed -> new``; the exit status is 1 when
 any falls outside the tolerance.
@@ -111,14 +112,21 @@ def compare_values(file: str, committed: dict[str, Any], new: dict[str, Any],
     return differences
 
 
-def lock_hashes(text: str) -> dict[str, str]:
-    """``{"train@hls_ae: models/hls_ae/model.pt": "<md5>"}`` for every output in a dvc.lock."""
+def lock_hashes(text: str) -> dict[str, Any]:
+    """What a dvc.lock records, by name: ``"train@hls_ae: out models/hls_ae/model.pt"`` ->
+    its md5, likewise every dep, ``"train@hls_ae: param params.yaml:model"`` -> its value,
+    and ``"train@hls_ae: cmd"``."""
     stages = (yaml.safe_load(text) or {}).get("stages", {})
-    return {
-        f"{stage}: {out['path']}": out.get("md5", "")
-        for stage, entry in stages.items()
-        for out in entry.get("outs", [])
-    }
+    recorded: dict[str, Any] = {}
+    for stage, entry in stages.items():
+        recorded[f"{stage}: cmd"] = entry.get("cmd")
+        for kind in ("deps", "outs"):
+            for item in entry.get(kind, []):
+                recorded[f"{stage}: {kind[:-1]} {item['path']}"] = item.get("md5", "")
+        for file, values in (entry.get("params") or {}).items():
+            for key, value in values.items():
+                recorded[f"{stage}: param {file}:{key}"] = value
+    return recorded
 
 
 def compare_lock(committed: str, new: str, bytes_fail: bool) -> list[Difference]:
@@ -141,7 +149,10 @@ def git(*args: str, root: Path) -> str:
 def check(root: Path, rev: str, rtol: float, atol: float, bytes_fail: bool) -> list[Difference]:
     """Every difference between the working tree's metrics and lock and those at ``rev``."""
     committed_files = set(git("ls-tree", "-r", "--name-only", rev, "--", METRICS_DIR, root=root).split())
-    current_files = {str(p.relative_to(root)) for p in (root / METRICS_DIR).rglob("*") if p.is_file()}
+    # what git would commit: tracked or new files, not those DVC caches (and git ignores)
+    current_files = set(git("ls-files", "--cached", "--others", "--exclude-standard", "--", METRICS_DIR,
+                            root=root).split())
+    current_files = {name for name in current_files if (root / name).is_file()}
     differences = []
     for name in sorted(committed_files | current_files):
         if not name.endswith((".json", ".csv")):

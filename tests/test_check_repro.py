@@ -66,9 +66,15 @@ def test_perturbed_csv_cell_and_missing_file_fail(repo):
     assert keys == {("metrics/toy/history.csv", "row 1.loss"), ("metrics/toy.json", "(file)")}
 
 
+def test_files_git_ignores_are_not_compared(repo):
+    (repo / "metrics" / "toy" / "details.json").write_text("{}")  # a DVC-cached output
+    (repo / "metrics" / "toy" / ".gitignore").write_text("/details.json\n")
+    assert check(repo, "HEAD", 1e-6, 1e-9, bytes_fail=True) == []
+
+
 def test_changed_output_hash_fails_or_warns(repo):
     (repo / "dvc.lock").write_text(LOCK.format(md5="b" * 32))
     assert CliRunner().invoke(app, ["check-repro", "--no-run"]).exit_code == 1
     result = CliRunner().invoke(app, ["check-repro", "--no-run", "--bytes", "warn"])
     assert result.exit_code == 0
-    assert "warn  dvc.lock  train@toy: models/toy/model.pt" in result.output
+    assert "warn  dvc.lock  train@toy: out models/toy/model.pt" in result.output
