@@ -20,9 +20,9 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
-from tqdm import tqdm
 
 from pipeline.errors import PipelineError
+from pipeline.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def copy_verified(src: Path, dest: Path, expected: dict[str, str] | None) -> dic
             raise PipelineError(f"{len(unlisted)} file(s) not listed in the checksums, so not "
                                 f"verifiable, e.g. {unlisted[0]}", src / unlisted[0])
     digests = {}
-    for path, rel in tqdm(list(zip(files, rels, strict=True)), desc=f"copy {src.name}",
+    for path, rel in progress_bar(list(zip(files, rels, strict=True)), desc=f"copy {src.name}",
                           unit="file", leave=False):
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)

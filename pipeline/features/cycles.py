@@ -14,11 +14,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from pipeline.audio import read_audio
 from pipeline.features.parallel import map_in_chunks
 from pipeline.features.spectral import Backend, MelSettings, log_mel
+from pipeline.progress import bar as progress_bar
 
 PadMode = Literal["repeat", "zeros"]
 # Named rather than left to librosa's default, which may change between releases.
@@ -125,7 +125,7 @@ def cycle_log_mel_chunks(
                            channels=1)
         return _cycle_samples(resample(y, sr, target_sr), target_sr, rows, n_samples, pad_mode)
 
-    with tqdm(total=len(recordings), desc="cycle log-mels", unit="recording") as progress:
+    with progress_bar(total=len(recordings), desc="cycle log-mels", unit="recording") as progress:
         for part, cut in map_in_chunks(segments, recordings):
             positions = np.concatenate([p for _, p in part])
             yield positions, log_mel(np.concatenate(cut), mel, backend)[:, None]  # one batched call

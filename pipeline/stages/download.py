@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 import typer
-from tqdm import tqdm
 
 from pipeline.audio import read_audio
 from pipeline.datasets import get_dataset
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_dir, write_json, write_parquet
 from pipeline.params import load_params, lookup
+from pipeline.progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def decode_audio(folder: Path, digests: dict[str, str]) -> None:
     """Decode every audio file once, whole: a truncated or corrupt file fails here, not in
     a later stage (a checksum only says the bytes are the listed ones)."""
     audio = [rel for rel in digests if Path(rel).suffix.lower() in AUDIO_SUFFIXES]
-    for rel in tqdm(audio, desc="decode audio", unit="file", leave=False):
+    for rel in progress_bar(audio, desc="decode audio", unit="file", leave=False):
         read_audio(folder / rel)
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
-from tqdm import tqdm
 
 from pipeline.datasets.mnist import read_mnist
 from pipeline.errors import PipelineError
@@ -27,6 +26,7 @@ from pipeline.features.mfcc_windows import MFCCWindows, recording_windows, windo
 from pipeline.features.parallel import map_in_chunks
 from pipeline.io import npz_row_writer, write_npz, write_parquet
 from pipeline.params import load_params, lookup
+from pipeline.progress import bar as progress_bar
 
 FEATURES = Path("data/features")
 
@@ -41,7 +41,7 @@ def mfcc_window_table(records: pd.DataFrame, raw_dir: Path, cfg: MFCCWindows) ->
     """
     paths = [raw_dir / name for name in records["file"]]
     features, counts = [], []
-    with tqdm(total=len(paths), desc="mfcc", unit="file") as progress:
+    with progress_bar(total=len(paths), desc="mfcc", unit="file") as progress:
         for _, windows in map_in_chunks(functools.partial(recording_windows, cfg=cfg), paths):
             features.append(window_features(np.concatenate(windows), cfg))
             counts.extend(len(w) for w in windows)
