@@ -293,9 +293,10 @@ def cells(row: dict) -> list[str]:
 
 
 def to_markdown(results: list[dict], rev_a: str, rev_b: str) -> str:
-    lines = [f"Comparison: A = `{rev_a}`, B = `{rev_b}` (change = B - A)", "",
-             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(cells(r)) + " |" for res in results for r in res["rows"]]
+    rows = ["| " + " | ".join(cells(r)) + " |" for res in results for r in res["rows"]]
+    lines = [f"Comparison: A = `{rev_a}`, B = `{rev_b}` (change = B - A)", ""]
+    if rows:
+        lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER), *rows]
     lines += [""] + [f"- {res['study']}: {res['note']}" for res in results]
     return "\n".join(lines) + "\n"
 

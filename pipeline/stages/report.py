@@ -161,7 +161,8 @@ def model_card(e: dict) -> str:
     if e["data"]:
         lines += ["", "## Units this study used", f"- {data_summary(e['data'])}"]
     if e["audit"]:
-        lines += ["", "## Dataset split", f"- Scheme: {e['audit'].get('scheme', '?')}"]
+        lines += ["", "## Split (the dataset's, before the study's own selection)",
+                  f"- Scheme: {e['audit'].get('scheme', '?')}"]
         lines += [f"- {split}: {counts}" for split, counts in e["audit"]["counts"].items()]
     if "model" in p:
         lines += ["", "## Model", f"- {p['model']}"]
@@ -278,8 +279,9 @@ def comparison_html(results: list[dict], pairs: dict, rev_a: str, rev_b: str) ->
             curves[label] = (roc_table(abnormal, frame["score"]),
                              compare.point(compare.LABELLED[0], frame))
         figures.append(_img(plots.roc_overlay(curves, f"{study}: ROC, A vs B"), f"{study} ROC"))
+    table = _grid(compare.HEADER, rows) if rows else ""
     return (f"<h2>Against {_text(rev_a)}</h2><p>A = {_text(rev_a)}, B = {_text(rev_b)}; change = "
-            f"B - A; 95% intervals from a paired bootstrap.</p>{_grid(compare.HEADER, rows)}"
+            f"B - A; 95% intervals from a paired bootstrap.</p>{table}"
             f"<ul>{notes}</ul><div class='figs'>{''.join(figures)}</div>")
 
 
