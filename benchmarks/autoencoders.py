@@ -43,7 +43,7 @@ def _verdict(ok: bool) -> str:
 
 def report(root: Path) -> list[str]:
     lines = [f"autoencoder benchmarks from {root.resolve()}/metrics", ""]
-    ae = _read(root / "metrics" / "mnist_ae.json")
+    ae = _read(root / "metrics" / "mnist_ae" / "details.json")
     if ae is None:
         lines.append("mnist_ae: no metrics (run `dvc repro evaluate_unthresholded@mnist_ae`)")
     else:
@@ -59,7 +59,7 @@ def report(root: Path) -> list[str]:
             f"(fitted on {test['latent_knn_fit_codes']} training codes)",
             "  MSE by digit: " + ", ".join(f"{d}: {v:.4f}" for d, v in test["mse_by_digit"].items()),
         ]
-    novelty = _read(root / "metrics" / "mnist_novelty.json")
+    novelty = _read(root / "metrics" / "mnist_novelty" / "details.json")
     if novelty is not None:
         t = novelty["test"]
         lines += [
@@ -70,7 +70,7 @@ def report(root: Path) -> list[str]:
             f"specificity {t['specificity']:.4f}, F1 {t['f1']:.4f} "
             f"({t['n_abnormal']} unseen / {t['n_normal']} seen)",
         ]
-    sines = _read(root / "metrics" / "sines_ae.json")
+    sines = _read(root / "metrics" / "sines_ae" / "details.json")
     if sines is not None:
         t = sines["test"]
         lines += [

@@ -49,7 +49,7 @@ def read_figures(root: Path) -> dict:
     audit = json.loads((root / "reports/audit/icbhi.json").read_text())
     figures = {}
     for study in STUDIES:
-        path = root / "metrics" / f"{study}.json"
+        path = root / "metrics" / study / "details.json"
         if path.is_file():
             metrics = json.loads(path.read_text())
             figures[study] = {"task": metrics["task"], "scheme": audit["scheme"], **metrics["test"]}
