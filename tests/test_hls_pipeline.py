@@ -107,7 +107,7 @@ def test_report_is_offline_and_lists_the_study(project):
     assert "hls_ae" in page and "data:image/png;base64," in page
     assert "hls_ae" in (project / "reports/summary.md").read_text()
     card = (project / "reports/model_cards/hls_ae.md").read_text()
-    for heading in ("## Data", "## Dataset split", "## Model", "## Calibrated threshold",
+    for heading in ("## Data", "## Split", "## Model", "## Calibrated threshold",
                     "## Test metrics", "## Known limitations"):
         assert heading in card
 
