@@ -91,7 +91,7 @@ def resampled_aurocs(y_true: np.ndarray, scores: np.ndarray, weights: np.ndarray
         return np.where(pairs > 0, (w_pos * beaten).sum(axis=1) / pairs, np.nan)
 
 
-def _draw_counts(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
+def draw_counts(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
     """(draws, n): how often each of ``n`` items is drawn in each resample of size ``n``."""
     picks = rng.integers(0, n, size=(draws, n)) + n * np.arange(draws)[:, None]
     return np.bincount(picks.ravel(), minlength=draws * n).reshape(draws, n)
@@ -119,10 +119,10 @@ def bootstrap_auroc_ci(y_true: np.ndarray, scores: np.ndarray, n_boot: int = 200
         draws = min(BOOT_BLOCK, n_boot - start)
         if groups is None:
             weights = np.zeros((draws, len(y_true)))
-            weights[:, pos] = _draw_counts(rng, len(pos), draws)
-            weights[:, neg] = _draw_counts(rng, len(neg), draws)
+            weights[:, pos] = draw_counts(rng, len(pos), draws)
+            weights[:, neg] = draw_counts(rng, len(neg), draws)
         else:
-            weights = _draw_counts(rng, len(names), draws)[:, codes]
+            weights = draw_counts(rng, len(names), draws)[:, codes]
         values[start : start + draws] = resampled_aurocs(y_true, scores, weights)
     single_class = int(np.isnan(values).sum())
     if single_class == n_boot:

@@ -24,6 +24,7 @@ import pandas as pd
 from pipeline import plots
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_csv, write_json
+from pipeline.metrics import draw_counts, resampled_aurocs
 from pipeline.params import load_params, lookup
 from pipeline.studies import SEMI_STUDY, get_study
 
@@ -36,22 +37,17 @@ def cell_name(method: str, fraction: float | int) -> str:
     return f"{SEMI_STUDY}/{method}/{fraction}"
 
 
-def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Mann-Whitney AUROC with average ranks for ties (NaN without both classes)."""
-    positives = labels.astype(bool)
-    n_pos, n_neg = positives.sum(), (~positives).sum()
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = pd.Series(scores).rank().to_numpy()
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _statistics(labels: np.ndarray, scores: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
-    abnormal = labels.astype(bool)
-    sensitivity = float(flagged[abnormal].mean()) if abnormal.any() else float("nan")
-    specificity = float((~flagged[~abnormal]).mean()) if (~abnormal).any() else float("nan")
-    return {"auroc": _auroc(labels, scores), "sensitivity": sensitivity, "specificity": specificity,
-            "icbhi_score": (sensitivity + specificity) / 2}
+def _statistics(labels: np.ndarray, scores: np.ndarray, flagged: np.ndarray,
+                weights: np.ndarray) -> dict[str, np.ndarray]:
+    """AUROC, sensitivity, specificity and ICBHI score of each resample (a row of ``weights``
+    counting how often each cycle is drawn); NaN where a resample lacks a class."""
+    abnormal = weights * labels
+    normal = weights * ~labels
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sensitivity = (abnormal * flagged).sum(axis=1) / abnormal.sum(axis=1)
+        specificity = (normal * ~flagged).sum(axis=1) / normal.sum(axis=1)
+    return {"auroc": resampled_aurocs(labels.astype(int), scores, weights), "sensitivity": sensitivity,
+            "specificity": specificity, "icbhi_score": (sensitivity + specificity) / 2}
 
 
 def cluster_bootstrap(frame: pd.DataFrame, threshold: float, n_boot: int, seed: int) -> dict[str, float]:
@@ -60,21 +56,18 @@ def cluster_bootstrap(frame: pd.DataFrame, threshold: float, n_boot: int, seed: 
     labels = frame["label"].to_numpy() != 0
     scores = frame["score"].to_numpy(dtype=float)
     flagged = scores > threshold
-    patients = frame["patient"].to_numpy()
-    members = [np.flatnonzero(patients == p) for p in np.unique(patients)]
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        rows = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
-        draws.append(_statistics(labels[rows], scores[rows], flagged[rows]))
-    result = _statistics(labels, scores, flagged)
+    codes, patients = pd.factorize(frame["patient"], sort=True)
+    weights = draw_counts(np.random.default_rng(seed), len(patients), n_boot)[:, codes]
+    draws = _statistics(labels, scores, flagged, weights)
+    point = _statistics(labels, scores, flagged, np.ones((1, len(frame))))
     tail = (1 - CI_LEVEL) / 2 * 100
-    for key in list(result):
-        values = np.array([d[key] for d in draws])
+    result: dict[str, float] = {}
+    for key, values in draws.items():
+        result[key] = float(point[key][0])
         values = values[np.isfinite(values)]
         low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan)
         result[f"{key}_ci_low"], result[f"{key}_ci_high"] = float(low), float(high)
-    result["n_test"], result["n_test_patients"] = len(frame), len(members)
+    result["n_test"], result["n_test_patients"] = len(frame), len(patients)
     return result
 
 
