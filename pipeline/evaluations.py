@@ -136,7 +136,7 @@ def mnist_ae_report(model: nn.Module, train: Samples, test: Samples, cfg: dict,
 
 def mnist_ae(study: Study, params: dict, figure_dir: Path) -> dict:
     model, scaler, device = _trained(study, params)
-    data = study.load(["train", "test"], params)
+    data = study.samples(["train", "test"], params)
     for part in data.values():
         part.x = scaler.transform(part.x)
     metrics, errors = mnist_ae_report(model, data["train"], data["test"],
@@ -151,7 +151,7 @@ def test_examples(study: Study, params: dict, column: str, order: Callable[[np.n
     """The first test sample of each value of ``meta[column]``, values in ``order(values)``
     (those that occur): the values, scaled inputs, reconstructions and mean squared errors."""
     model, scaler, device = _trained(study, params)
-    test = study.load(["test"], params)["test"]
+    test = study.samples(["test"], params)["test"]
     values = test.meta[column].to_numpy()
     shown = np.array([int(np.argmax(values == v)) for v in order(values) if np.any(values == v)],
                      dtype=int)

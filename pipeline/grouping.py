@@ -6,6 +6,8 @@ studies, which keep the labels of a fraction of the training patients.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -41,3 +43,33 @@ def hold_out_groups(frame: pd.DataFrame, fraction: float, seed: int, group_colum
             if cost < best_cost:
                 best_cost, best = cost, counts.index[order[:taken]]
     return frame[group_column].isin(best).to_numpy()
+
+
+def grouped_folds(frame: pd.DataFrame, folds: int, seed: int, group_column: str,
+                  stratify: str, must_hold: str = "label") -> np.ndarray:
+    """Fold number (1..``folds``) of each row: whole groups dealt to folds, seeded, with each
+    class's share as even across folds as whole groups allow (sklearn's StratifiedGroupKFold).
+
+    Raises PipelineError when there are fewer groups than folds, or when a fold would hold
+    no row of some value of ``must_hold`` (every fold must test normal and abnormal units).
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    groups = frame[group_column].to_numpy()
+    if folds < 2 or len(np.unique(groups)) < folds:
+        raise PipelineError(f"{folds} folds need at least {max(folds, 2)} {group_column}s, "
+                            f"there are {len(np.unique(groups))}")
+    classes = frame[stratify].to_numpy()
+    fold_of = np.zeros(len(frame), dtype=np.int64)
+    dealer = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # a class with fewer groups than folds: the check below says it
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        for number, (_, rows) in enumerate(dealer.split(np.zeros(len(frame)), classes, groups), 1):
+            fold_of[rows] = number
+    required = frame[must_hold].to_numpy()
+    for value in np.unique(required):
+        missing = sorted(set(range(1, folds + 1)) - set(fold_of[required == value]))
+        if missing:
+            raise PipelineError(f"fold(s) {missing} hold no row of {must_hold} = {value}: "
+                                f"too few {group_column}s of that class for {folds} folds")
+    return fold_of

@@ -97,6 +97,36 @@ def draw_counts(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
     return np.bincount(picks.ravel(), minlength=draws * n).reshape(draws, n)
 
 
+def _resample_weights(y_true: np.ndarray, n_boot: int, seed: int, groups: np.ndarray | None):
+    """Blocks of (draws, n) resample counts: stratified (positives and negatives drawn
+    separately) without ``groups``; with ``groups``, whole groups drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
+    if groups is not None:
+        codes, names = pd.factorize(pd.Series(np.asarray(groups)), sort=True)
+    for start in range(0, n_boot, BOOT_BLOCK):
+        draws = min(BOOT_BLOCK, n_boot - start)
+        if groups is None:
+            weights = np.zeros((draws, len(y_true)))
+            weights[:, pos] = draw_counts(rng, len(pos), draws)
+            weights[:, neg] = draw_counts(rng, len(neg), draws)
+        else:
+            weights = draw_counts(rng, len(names), draws)[:, codes]
+        yield weights
+
+
+def _percentile_interval(values: np.ndarray, level: float, what: str) -> tuple[float, float]:
+    undefined = int(np.isnan(values).sum())
+    if undefined == len(values):
+        return float("nan"), float("nan")
+    if undefined:
+        log.warning("%s: %d of %d resamples left it undefined (one class only): skipped",
+                    what, undefined, len(values))
+    tail = (1 - level) / 2 * 100
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def bootstrap_auroc_ci(y_true: np.ndarray, scores: np.ndarray, n_boot: int = 2000,
                        seed: int = 0, level: float = 0.95,
                        groups: np.ndarray | None = None) -> tuple[float, float]:
@@ -107,31 +137,33 @@ def bootstrap_auroc_ci(y_true: np.ndarray, scores: np.ndarray, n_boot: int = 200
     groups with replacement, so units that move together are resampled together;
     resamples left with one class are skipped (and counted in the log).
     """
+    return bootstrap_intervals(y_true, scores, None, n_boot, seed, level, groups)["auroc"]
+
+
+def bootstrap_intervals(y_true: np.ndarray, scores: np.ndarray, hits: np.ndarray | None,
+                        n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+                        groups: np.ndarray | None = None) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of AUROC and, given ``hits`` (per unit: was its decision right?),
+    of sensitivity and specificity, all from the same seeded resamples (see
+    ``bootstrap_auroc_ci``)."""
     y_true, scores = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
     if not _both_classes(y_true):
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
-    if groups is not None:
-        codes, names = pd.factorize(pd.Series(np.asarray(groups)), sort=True)
-    values = np.empty(n_boot)
-    for start in range(0, n_boot, BOOT_BLOCK):
-        draws = min(BOOT_BLOCK, n_boot - start)
-        if groups is None:
-            weights = np.zeros((draws, len(y_true)))
-            weights[:, pos] = draw_counts(rng, len(pos), draws)
-            weights[:, neg] = draw_counts(rng, len(neg), draws)
-        else:
-            weights = draw_counts(rng, len(names), draws)[:, codes]
-        values[start : start + draws] = resampled_aurocs(y_true, scores, weights)
-    single_class = int(np.isnan(values).sum())
-    if single_class == n_boot:
-        return float("nan"), float("nan")
-    if single_class:
-        log.warning("%d of %d cluster resamples held one class only: skipped", single_class, n_boot)
-    tail = (1 - level) / 2 * 100
-    low, high = np.nanpercentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+        nan = (float("nan"), float("nan"))
+        return {"auroc": nan} if hits is None else {"auroc": nan, "sensitivity": nan,
+                                                    "specificity": nan}
+    values: dict[str, list[np.ndarray]] = {"auroc": [], "sensitivity": [], "specificity": []}
+    if hits is not None:
+        hits = np.asarray(hits, dtype=float)
+        right = {"sensitivity": hits * (y_true == 1), "specificity": hits * (y_true == 0)}
+        among = {"sensitivity": (y_true == 1).astype(float), "specificity": (y_true == 0).astype(float)}
+    for weights in _resample_weights(y_true, n_boot, seed, groups):
+        values["auroc"].append(resampled_aurocs(y_true, scores, weights))
+        if hits is not None:
+            for name in right:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    values[name].append(weights @ right[name] / (weights @ among[name]))
+    return {name: _percentile_interval(np.concatenate(v), level, name)
+            for name, v in values.items() if v}
 
 
 def roc_table(y_true: np.ndarray, scores: np.ndarray) -> pd.DataFrame:

@@ -56,7 +56,9 @@ class Train(Section):
     patience: PositiveInt
     seed: Seed
     weight_decay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
-    select: Literal["best", "last"] = "best"  # lowest validation loss, or the last epoch
+    select: Literal["best", "last"] = "best"  # the best epoch by `monitor`, or the last one
+    monitor: Literal["loss", "auroc"] = "loss"  # what `best` means: lowest validation loss, or highest AUROC
+    schedule: Literal["constant", "cosine"] = "constant"  # learning rate over the epochs
 
     @field_validator("device")
     @classmethod
@@ -117,6 +119,7 @@ class SimpleCNN(Section):
     hidden: PositiveInt = 128
     dropout: Dropout = 0.0
     spec_augment: SpecAugment | None = None
+    band_norm: bool = False  # each mel band minus its mean over the cycle (a device's response)
 
 
 class CNNGRU(Section):
@@ -126,6 +129,7 @@ class CNNGRU(Section):
     bidirectional: bool = True
     dropout: Dropout = 0.0
     spec_augment: SpecAugment | None = None
+    band_norm: bool = False
 
 
 class MnistConvAE(Section):
@@ -163,11 +167,34 @@ class MFCCFeatures(Section):
         return self
 
 
+def _check_folds(scheme: str, folds: list[int], kfold: str = "kfold") -> None:
+    """Folds are listed (DVC's matrix expands lists, not counts): 1..K, K >= 2 for
+    cross-validation, and [1] for a holdout scheme (its one split is fold 1)."""
+    k = len(folds)
+    if folds != list(range(1, k + 1)):
+        raise ValueError(f"folds must be 1, 2, ..., K in order, got {folds}")
+    if scheme == kfold and k < 2:
+        raise ValueError(f"the {kfold} scheme needs at least 2 folds, got {folds}")
+    if scheme != kfold and k != 1:
+        raise ValueError(f"the {scheme} scheme is one split: folds must be [1], got {folds}")
+
+
+FoldList = Annotated[list[PositiveInt], Field(min_length=1)]
+
+
 class HLSSplit(Section):
     subset: Literal["all", "heart", "lung"]
-    fractions: Annotated[list[Fraction], Field(min_length=3, max_length=3)]
+    scheme: Literal["kfold", "holdout"] = "kfold"
+    folds: FoldList = [1, 2, 3, 4, 5]
+    val_fraction: Fraction = 0.2  # kfold: validation share of the training side, whole groups
+    fractions: Annotated[list[Fraction], Field(min_length=3, max_length=3)]  # holdout: train/val/test
     group_by: list[Literal["sha256", "family"]] = ["sha256", "family"]
     seed: Seed
+
+    @model_validator(mode="after")
+    def _folds_fit_scheme(self) -> HLSSplit:
+        _check_folds(self.scheme, self.folds)
+        return self
 
     @field_validator("fractions")
     @classmethod
@@ -211,7 +238,8 @@ class CycleFeatures(Section):
 
 
 class ICBHISplit(Section):
-    scheme: Literal["official", "grouped"]
+    scheme: Literal["kfold", "official", "grouped"]
+    folds: FoldList = [1, 2, 3, 4, 5]
     val_fraction: Fraction
     test_fraction: Fraction | None = None
     stratify: Literal["label4", "label_binary", "device"] = "label4"
@@ -221,6 +249,7 @@ class ICBHISplit(Section):
     def _grouped_needs_test(self) -> ICBHISplit:
         if self.scheme == "grouped" and self.test_fraction is None:
             raise ValueError("the grouped scheme needs test_fraction")
+        _check_folds(self.scheme, self.folds)
         return self
 
 

@@ -30,10 +30,8 @@ from pipeline.errors import PipelineError
 from pipeline.io import jsonable, read_json
 from pipeline.scalers import Scaler
 from pipeline.scoring import aggregate_units
-from pipeline.stages.evaluate import decide
-from pipeline.stages.train import score_frame
 from pipeline.studies import STUDIES, Study, get_study
-from pipeline.training import Classification, Reconstruction, load_checkpoint, predict_scores
+from pipeline.training import load_checkpoint, predict_scores
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +60,9 @@ class Predictor:
     def score_file(self, path: Path) -> tuple[list[dict], list[dict]]:
         """(one result per decision unit, the annotated cycles skipped and why)."""
         skipped, batches = self.study.featurize_file(path, self.checkpoint["features"])
-        objective = Reconstruction() if self.study.objective == "reconstruction" else Classification()
+        objective = self.study.make_objective()
         scaler = Scaler.from_state(self.checkpoint["scaler"])
-        frames = [score_frame(objective, predict_scores(self.model, objective,
+        frames = [objective.score_table(predict_scores(self.model, objective,
                                                         scaler.transform(samples.x),
                                                         device=self.model_device), samples.meta)
                   for samples in batches]  # per-sample scores only: the features are dropped
@@ -77,7 +75,7 @@ class Predictor:
             raise PipelineError(f"{int(bad.sum())} of {len(units)} unit score(s) are NaN or "
                                 "infinite: no decision can be made", path)
         classes = self.checkpoint.get("classes", ("normal", "abnormal"))
-        decisions = [classes[k] for k in decide(units, self.calibration)]
+        decisions = [classes[k] for k in objective.decide(units, self.calibration)]
         times = units[["start", "end"]] if "start" in units else pd.DataFrame(
             {"start": [None] * len(units), "end": None})
         results = [

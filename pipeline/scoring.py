@@ -19,3 +19,4 @@ def aggregate_units(frame: pd.DataFrame, how: str) -> pd.DataFrame:
     first = frame.groupby("unit", sort=True)[described].first().drop(columns="unit")
     scores = frame.groupby("unit", sort=True)[values].agg(how)
     return first.join(scores).reset_index()
+

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.models.spectrogram_layers import SpecAugment
-from pipeline.training import Classification
+from pipeline.objectives import Classification
 
 METHODS = ("supervised", "reconstruction", "pi_model", "vat", "pseudo_label")
 

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -39,13 +38,18 @@ class TrainConfig:
     seed: int
     device: str = "auto"
     weight_decay: float = 0.0
-    # best: the epoch of lowest validation loss (early stopping after `patience` epochs
-    # without one); last: a fixed schedule, every epoch trained and the last one kept
+    # best: the best epoch by `monitor` (early stopping after `patience` epochs without a
+    # better one); last: a fixed schedule, every epoch trained and the last one kept
     select: str = "best"
+    monitor: str = "loss"  # loss: lowest validation loss; auroc: highest validation AUROC
+    schedule: str = "constant"  # constant or cosine (annealed to 0 over `epochs`)
 
     def __post_init__(self) -> None:
-        if self.select not in ("best", "last"):
-            raise PipelineError(f"train.select must be best or last, got {self.select!r}")
+        for key, value, allowed in (("select", self.select, ("best", "last")),
+                                    ("monitor", self.monitor, ("loss", "auroc")),
+                                    ("schedule", self.schedule, ("constant", "cosine"))):
+            if value not in allowed:
+                raise PipelineError(f"train.{key} must be one of {allowed}, got {value!r}")
 
     @classmethod
     def from_params(cls, section: dict[str, Any]) -> TrainConfig:
@@ -71,34 +75,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-class Reconstruction:
-    """Autoencoders: reconstruct the input; a sample's score is its mean squared error."""
-
-    name = "reconstruction"
-
-    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(model(x), x)
-
-    def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return (model(x) - x).pow(2).flatten(1).mean(dim=1)
-
-
-class Classification:
-    """Classifiers: cross-entropy (optionally class-weighted); scores are probabilities."""
-
-    name = "classification"
-
-    def __init__(self, class_weights: torch.Tensor | None = None):
-        self.class_weights = class_weights
-
-    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        weights = None if self.class_weights is None else self.class_weights.to(x.device)
-        return F.cross_entropy(model(x), y, weight=weights)
-
-    def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(model(x), dim=1)
 
 
 def batches(x: np.ndarray, y: np.ndarray, size: int, device: torch.device,
@@ -198,7 +174,8 @@ class EpochProgress:
 def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
         val: tuple[np.ndarray, np.ndarray], cfg: TrainConfig,
         unlabelled: np.ndarray | None = None, steps_per_epoch: int = 0) -> tuple[nn.Module, pd.DataFrame]:
-    """Adam with early stopping on validation loss; returns the best model and the history.
+    """Adam with early stopping on validation loss (or AUROC, ``cfg.monitor``); returns the
+    best model and the history.
 
     ``unlabelled``: inputs for a semi-supervised objective's ``unlabelled_loss`` (see
     pipeline/semi.py), in ``steps_per_epoch`` steps an epoch (0: as many as ``unlabelled``
@@ -206,6 +183,9 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
     """
     if len(train[0]) == 0 or len(val[0]) == 0:
         raise ValueError(f"need training and validation samples, got {len(train[0])} and {len(val[0])}")
+    if cfg.monitor == "auroc" and len(np.unique(np.asarray(val[1]) != 0)) < 2:
+        raise PipelineError("train.monitor auroc needs normal and abnormal validation samples "
+                            "(use loss)")
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     model = model.to(device)
@@ -213,11 +193,13 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
     if isinstance(objective, nn.Module):
         trained += list(objective.to(device).parameters())
     optimiser = torch.optim.Adam(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.epochs)
+                if cfg.schedule == "cosine" else None)
     shuffle = np.random.default_rng(cfg.seed)
     streams: dict = {}
     if unlabelled is not None and not steps_per_epoch:
         steps_per_epoch = math.ceil(len(unlabelled) / cfg.batch_size)
-    best_loss, best_state, best_epoch, history = np.inf, None, 0, []
+    best, best_state, best_epoch, history = -np.inf, None, 0, []
     progress = EpochProgress(cfg.epochs, f"train ({device.type})")
     for epoch in range(1, cfg.epochs + 1):
         model.train()
@@ -232,20 +214,38 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
             optimiser.step()
             total += loss.item() * len(xb)
             seen += len(xb)
+        if schedule is not None:
+            schedule.step()
         val_loss = mean_loss(model, objective, *val, device, cfg.batch_size)
         history.append({"epoch": epoch, "train_loss": total / seen, "val_loss": val_loss})
+        if cfg.monitor == "auroc":
+            history[-1]["val_auroc"] = validation_auroc(model, objective, val, device)
         progress.epoch(epoch, history[-1]["train_loss"], val_loss)
-        if val_loss < best_loss or cfg.select == "last":
-            best_loss, best_epoch = val_loss, epoch
+        quality = history[-1]["val_auroc"] if cfg.monitor == "auroc" else -val_loss
+        if quality > best or cfg.select == "last":
+            best, best_epoch = quality, epoch
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= cfg.patience:
             progress.close()  # the bar's last state first, then why it stopped
-            log.info("early stop at epoch %d: best validation loss %.5g at epoch %d",
-                     epoch, best_loss, best_epoch)
+            log.info("early stop at epoch %d: best validation %s %.5g at epoch %d", epoch,
+                     cfg.monitor, abs(best), best_epoch)
             break
     progress.close()
     model.load_state_dict(best_state)
     return model, pd.DataFrame(history)
+
+
+def validation_auroc(model: nn.Module, objective, val: tuple[np.ndarray, np.ndarray],
+                     device: torch.device) -> float:
+    """AUROC of abnormal (label != 0) against normal validation samples by the abnormality
+    score (1 - P(normal) for a classifier); NaN with one class."""
+    from sklearn.metrics import roc_auc_score
+
+    scores = predict_scores(model, objective, val[0], device)
+    abnormal = (np.asarray(val[1]) != 0).astype(int)
+    if len(np.unique(abnormal)) < 2:
+        return float("nan")
+    return float(roc_auc_score(abnormal, 1.0 - scores[:, 0] if scores.ndim == 2 else scores))
 
 
 def save_checkpoint(path: Path, model_name: str, model_kwargs: dict, model: nn.Module,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.stages.calibrate import calibrate, threshold_from_normal, threshold_youden
+from pipeline.calibration import calibrate, threshold_from_normal, threshold_youden
 
 
 def test_percentile_and_mean_std():

@@ -18,7 +18,8 @@ from tests.hls_fixture import make_hls_copy, tone, write_wav
 PARAMS = {
     "features": {"backend": "librosa", "sample_rate": 4000, "window_s": 1.0, "hop_s": 0.5,
                  "n_mfcc": 13, "n_fft": 256, "hop_length": 64, "n_mels": 32, "pooling": "mean_std"},
-    "split": {"subset": "all", "fractions": [0.7, 0.15, 0.15], "seed": 0},
+    "split": {"subset": "all", "scheme": "kfold", "folds": [1, 2], "val_fraction": 0.3,
+              "fractions": [0.7, 0.15, 0.15], "seed": 0},
     "model": {"name": "mlp_ae", "hidden": 16, "latent": 4},
     "train": {"device": "cpu", "scaler": "minmax", "epochs": 20, "batch_size": 8, "lr": 0.01,
               "patience": 5, "seed": 0},
@@ -46,6 +47,8 @@ def run_stages(project: Path, copy: Path, stages: tuple[str, ...] = ("report",))
         mp.chdir(project)
         for stage in ("download", "features", "split"):
             _invoke(stage, "hls-cmds")
+        for fold in PARAMS["split"]["folds"]:
+            _invoke("train", "hls_ae", "--fold", str(fold))
         for stage in ("train", "calibrate", "evaluate"):
             _invoke(stage, "hls_ae")
         for stage in stages:
@@ -69,9 +72,14 @@ def test_stage_outputs(project):
                 "auroc_ci_high", "n_normal", "n_abnormal"):
         assert key in metrics["test"], key
     assert "auroc" in metrics["test_windows"] and "threshold" in metrics
+    # cross-validated: every recording is scored once, out of fold
     assert metrics["test"]["n_normal"] + metrics["test"]["n_abnormal"] == len(
-        pd.read_parquet(project / "data/splits/hls-cmds.parquet").query("split == 'test'")
-    )
+        pd.read_parquet(project / "data/splits/hls-cmds.parquet"))
+    assert metrics["test"]["specificity_target"] == 0.95 and metrics["cv"]["folds"] == 2
+    for end in ("low", "high"):
+        assert f"sensitivity_ci_{end}" in metrics["test"] and f"specificity_ci_{end}" in metrics["test"]
+    folds = json.loads((project / "metrics/hls_ae/folds.json").read_text())
+    assert set(folds) == {"1", "2"} and all(f["n_val_units"] > 0 for f in folds.values())
     roc = json.loads((project / "metrics/hls_ae/roc.json").read_text())["roc"]
     assert {"fpr", "tpr", "threshold"} <= set(roc[0])
     pr = json.loads((project / "metrics/hls_ae/pr.json").read_text())["pr"]
@@ -85,7 +93,8 @@ def test_stage_outputs(project):
     assert len(scores) == metrics["test"]["n_normal"] + metrics["test"]["n_abnormal"]
     assert scores["group"].notna().all()  # recordings are resampled by split group
     audit = json.loads((project / "reports/audit/hls-cmds.json").read_text())
-    assert audit["group_overlap"] == 0
+    assert audit["tested_once"] and all(
+        part["group_overlap"] == part["sha256_overlap"] == 0 for part in audit["by_partition"].values())
 
 
 def test_a_bad_file_is_one_clear_error_line(hls_copy, tmp_path, monkeypatch):
@@ -139,9 +148,10 @@ def test_predict_scores_good_files_and_names_bad_ones(project, monkeypatch):
 
 
 def test_predict_uses_the_training_features(project, monkeypatch):
-    """Scoring a test recording through predict gives the score evaluate recorded."""
+    """Scoring a recording through predict gives the score training recorded for the final
+    model (its validation recordings)."""
     monkeypatch.chdir(project)
-    scores = pd.read_parquet(project / "data/scores/hls_ae/test.parquet")
+    scores = pd.read_parquet(project / "data/scores/hls_ae/val.parquet")
     record = scores["unit"].iloc[0]
     expected = scores.loc[scores["unit"] == record, "score"].mean()
     path = project / "data/raw/hls-cmds" / f"{record}.wav"

@@ -19,8 +19,8 @@ from pipeline.datasets.icbhi import DATABASE_DIR, ICBHI, LABEL4
 from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.stages import calibrate, download, evaluate, features, split, train
-from pipeline.stages.calibrate import calibrate as calibrate_scores
-from pipeline.stages.evaluate import classification_scores
+from pipeline.calibration import calibrate as calibrate_scores
+from pipeline.objectives import Classification
 from pipeline.stages.features import cycle_features
 from pipeline.stages.split import audit, hold_out_groups, patient_split
 
@@ -156,8 +156,8 @@ def test_multiclass_calibration_is_argmax():
 def test_four_class_evaluation_uses_exact_class_sensitivity():
     samples = _scores(Y_TRUE_4, _one_hot_probs(Y_PRED_4, 4))
     calibration = calibrate_scores(samples, {"method": "youden"})
-    metrics, units, by_type = classification_scores(
-        samples, calibration, {"bootstrap": 50, "seed": 0}, LABEL4, ("label4",)
+    metrics, by_type = Classification().assess(
+        samples, samples, calibration, {"bootstrap": 50, "seed": 0}, LABEL4, ("label4",)
     )
     test = metrics["test"]
     assert metrics["task"] == "multiclass" and metrics["decision"] == "argmax"
@@ -173,7 +173,6 @@ def test_four_class_evaluation_uses_exact_class_sensitivity():
     # abnormal flagged = predicted anything but normal: crackle 2 of 3, wheeze 2/2, both 1/1
     assert by_type["label4:crackle"] == {"n": 3, "detected": 2, "rate": pytest.approx(2 / 3)}
     assert by_type["label4:both"]["rate"] == 1.0
-    assert len(units) == 10
 
 
 def test_binary_evaluation_thresholds_the_calibrated_score():
@@ -181,8 +180,8 @@ def test_binary_evaluation_thresholds_the_calibrated_score():
     p_abnormal = np.array([0.1, 0.2, 0.6, 0.3, 0.7, 0.4, 0.9, 0.8])
     samples = _scores(y, np.column_stack([1 - p_abnormal, p_abnormal]))
     calibration = {"decision": "threshold", "threshold": 0.5, "aggregate": "mean"}
-    metrics, _, _ = classification_scores(samples, calibration, {"bootstrap": 50, "seed": 0},
-                                          ("normal", "abnormal"))
+    metrics, _ = Classification().assess(samples, samples, calibration, {"bootstrap": 50, "seed": 0},
+                                         ("normal", "abnormal"))
     test = metrics["test"]
     assert metrics["task"] == "binary"
     assert (test["tp"], test["fn"], test["tn"], test["fp"]) == (3, 1, 3, 1)
@@ -190,6 +189,8 @@ def test_binary_evaluation_thresholds_the_calibrated_score():
         (0.75, 0.75, 0.75))
     assert test["auroc"] == pytest.approx(15 / 16)  # one pair misordered: normal 0.6 > abnormal 0.4
     assert test["auroc_ci_low"] <= test["auroc"] <= test["auroc_ci_high"]
+    assert test["sensitivity_ci_low"] <= test["sensitivity"] <= test["sensitivity_ci_high"]
+    assert (test["f1"], test["pauc"] > 0.5) == (pytest.approx(0.75), True)
 
 
 def test_binary_calibration_youden_on_probabilities():
@@ -200,6 +201,9 @@ def test_binary_calibration_youden_on_probabilities():
 
 
 # ---------------------------------------------------------------- the stages end to end
+FOLDS = {"kfold": [1, 2], "official": [1], "grouped": [1]}
+
+
 def _project(tmp_path: Path, task: str, scheme: str, model: str) -> Path:
     make_icbhi_copy(tmp_path / "shared")
     project = tmp_path / "project"
@@ -213,8 +217,8 @@ def _project(tmp_path: Path, task: str, scheme: str, model: str) -> Path:
         "icbhi": {
             "task": task,
             "features": {**FEATURES, "min_cycle_s": 0.0},
-            "split": {"scheme": scheme, "val_fraction": 0.2, "test_fraction": 0.3,
-                      "stratify": "label4", "seed": 1},
+            "split": {"scheme": scheme, "folds": FOLDS[scheme], "val_fraction": 0.2,
+                      "test_fraction": 0.3, "stratify": "label4", "seed": 1},
             "cnn": {"model": models["cnn"], "train": train_cfg},
             "crnn": {"model": models["crnn"], "train": train_cfg},
             "calibrate": {"method": "youden", "value": 0.5, "aggregate": "mean"},
@@ -226,7 +230,7 @@ def _project(tmp_path: Path, task: str, scheme: str, model: str) -> Path:
 
 
 @pytest.mark.parametrize("task, scheme, model", [
-    ("binary", "official", "cnn"), ("multiclass", "grouped", "crnn"),
+    ("binary", "official", "cnn"), ("multiclass", "grouped", "crnn"), ("binary", "kfold", "cnn"),
 ])
 def test_stages_end_to_end_on_the_fixture(tmp_path, monkeypatch, task, scheme, model):
     monkeypatch.chdir(_project(tmp_path, task, scheme, model))
@@ -238,16 +242,22 @@ def test_stages_end_to_end_on_the_fixture(tmp_path, monkeypatch, task, scheme, m
     assert x.shape == (30, 1, 16, 63)
     manifest = pd.read_parquet("data/splits/icbhi.parquet")
     report = json.loads(Path("reports/audit/icbhi.json").read_text())
-    assert report["patient_overlap"] == 0 and report["scheme"] == scheme
+    folds = FOLDS[scheme]  # a holdout scheme is one fold
+    assert report["scheme"] == scheme and report["folds"] == len(folds)
+    assert report["tested_once"] == (scheme == "kfold")  # a holdout tests its test split only
+    assert all(part["patient_overlap"] == 0 for part in report["by_partition"].values())
     assert report["download"]["recordings_present"] == 10
+    assert set(manifest.loc[manifest["official"] != "test", "patient"]) == set(TRAIN_PATIENTS)
     if scheme == "official":
-        assert set(manifest.loc[manifest["split"] != "test", "patient"]) == set(TRAIN_PATIENTS)
-    train.command(study)
+        assert (manifest["fold1"] == manifest["official"]).all()
+    for fold in [*folds, None]:
+        train.command(study, fold=fold)
     calibrate.command(study)
     evaluate.command(study)
     metrics = json.loads(Path(f"metrics/{study}/details.json").read_text())
     n_classes = 2 if task == "binary" else 4
-    assert metrics["task"] == task and metrics["test"]["n"] == (manifest["split"] == "test").sum()
+    tested = sum((manifest[f"fold{k}"] == "test").sum() for k in folds)
+    assert metrics["task"] == task and metrics["test"]["n"] == tested
     for key in ("auroc", "sensitivity", "specificity", "icbhi_score", "accuracy", "f1_macro"):
         assert key in metrics["test"]
     confusion = pd.read_csv(f"metrics/{study}/confusion.csv")

@@ -24,7 +24,7 @@ from pipeline.params_schema import (
 from pipeline.scalers import Scaler
 from pipeline.scoring import AGGREGATES
 from pipeline.semi import METHODS as SEMI_METHODS
-from pipeline.stages.calibrate import METHODS as CALIBRATION_METHODS
+from pipeline.calibration import METHODS as CALIBRATION_METHODS
 from pipeline.stages.split import ICBHI_SCHEMES
 
 ROOT = Path(__file__).resolve().parents[1]

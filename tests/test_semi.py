@@ -15,7 +15,8 @@ from pipeline.errors import PipelineError
 from pipeline.models.cnn import SimpleCNN
 from pipeline.stages.semi_summary import cluster_bootstrap, gap_closed
 from pipeline.studies import get_study, labelled_training_rows
-from pipeline.training import Classification, TrainConfig, fit
+from pipeline.objectives import Classification
+from pipeline.training import TrainConfig, fit
 
 N_MELS, FRAMES = 8, 8
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from pipeline.errors import PipelineError
 from pipeline.models import build
+from pipeline.objectives import Classification, Reconstruction
 from pipeline.scalers import Scaler
 from pipeline.training import (
-    Reconstruction, TrainConfig, fit, load_checkpoint, predict_scores, save_checkpoint,
+    TrainConfig, fit, load_checkpoint, predict_scores, save_checkpoint, validation_auroc,
 )
 
 CFG = TrainConfig(epochs=15, batch_size=8, lr=1e-2, patience=3, seed=5, device="cpu")
@@ -76,3 +79,39 @@ def test_progress_in_a_log_is_one_plain_line_per_epoch(caplog, capsys):
     assert len(lines) == len(history)
     assert lines[0].startswith("train (cpu): epoch 1/15  train loss ")
     assert "\r" not in capsys.readouterr().err
+
+
+def _classifier_data():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 1, 8, 8)).astype(np.float32)
+    y = (np.arange(60) % 2).astype(np.int64)
+    x[y == 1] += 0.8  # separable enough that AUROC moves
+    return (x[:40], y[:40]), (x[40:], y[40:])
+
+
+def test_monitor_auroc_keeps_the_epoch_of_best_validation_auroc_and_cosine_runs():
+    cfg = TrainConfig(epochs=6, batch_size=8, lr=1e-2, patience=6, seed=0, device="cpu",
+                      monitor="auroc", schedule="cosine")
+    torch.manual_seed(0)
+    model, history = fit(build("simple_cnn", n_mels=8, frames=8, hidden=8), Classification(),
+                         *_classifier_data(), cfg)
+    assert "val_auroc" in history and len(history) == 6
+    best = history["val_auroc"].max()
+    assert np.isclose(validation_auroc(model, Classification(), _classifier_data()[1],
+                                       torch.device("cpu")), best)
+
+
+def test_monitor_auroc_needs_both_classes_in_validation():
+    (x, y), (vx, _) = _classifier_data()
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=1e-2, patience=2, seed=0, device="cpu", monitor="auroc")
+    with pytest.raises(PipelineError, match="monitor auroc"):
+        fit(build("simple_cnn", n_mels=8, frames=8, hidden=8), Classification(), (x, y),
+            (vx, np.zeros(len(vx), np.int64)), cfg)
+
+
+def test_band_norm_removes_a_constant_offset_per_band():
+    torch.manual_seed(0)
+    model = build("cnn_gru", n_mels=8, frames=8, channels=[4], gru_hidden=4, band_norm=True).eval()
+    x = torch.randn(2, 1, 8, 8)
+    offset = torch.linspace(-20, 20, 8).view(1, 1, 8, 1)  # a device's response: dB per band
+    assert torch.allclose(model(x), model(x + offset), atol=1e-5)

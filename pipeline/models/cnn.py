@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from pipeline.models import register
-from pipeline.models.spectrogram_layers import check_input, spec_augment_or_identity
+from pipeline.models.spectrogram_layers import check_input, input_layers
 
 
 @register("simple_cnn")
@@ -21,12 +21,13 @@ class SimpleCNN(nn.Module):
         hidden: int = 128,
         dropout: float = 0.0,
         spec_augment: dict | None = None,
+        band_norm: bool = False,
     ):
         super().__init__()
         if n_mels < 4 or frames < 4:
             raise ValueError(f"two 2x2 poolings need n_mels and frames >= 4, got {n_mels}, {frames}")
         self.n_mels, self.frames = n_mels, frames
-        self.augment = spec_augment_or_identity(spec_augment)
+        self.augment = input_layers(spec_augment, band_norm)
         self.features = nn.Sequential(
             nn.Conv2d(1, 16, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

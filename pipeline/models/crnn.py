@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pipeline.models import register
-from pipeline.models.spectrogram_layers import check_input, spec_augment_or_identity
+from pipeline.models.spectrogram_layers import check_input, input_layers
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -37,6 +37,7 @@ class CNNGRU(nn.Module):
         bidirectional: bool = True,
         dropout: float = 0.0,
         spec_augment: dict | None = None,
+        band_norm: bool = False,
     ):
         super().__init__()
         pool = 2 ** len(channels)
@@ -46,7 +47,7 @@ class CNNGRU(nn.Module):
                 f"got {n_mels}, {frames}"
             )
         self.n_mels = n_mels
-        self.augment = spec_augment_or_identity(spec_augment)
+        self.augment = input_layers(spec_augment, band_norm)
         widths = [1, *channels]
         self.features = nn.Sequential(*(_conv_block(a, b) for a, b in pairwise(widths)))
         self.gru = nn.GRU(

@@ -1,4 +1,5 @@
-"""Pieces the spectrogram models share: an input check and SpecAugment-style masking.
+"""Pieces the spectrogram models share: an input check, per-band normalisation and
+SpecAugment-style masking.
 
 The masking follows Park et al. (2019) on (N, 1, n_mels, frames) spectrograms. A model
 holds it as its first layer, so it acts in training mode only and its settings
@@ -40,9 +41,20 @@ class SpecAugment(nn.Module):
         return torch.where(masked, x.mean(dim=(1, 2, 3), keepdim=True), x)
 
 
-def spec_augment_or_identity(settings: dict | None) -> nn.Module:
-    """The masking layer for a model's ``spec_augment`` argument (None: no masking)."""
-    return nn.Identity() if settings is None else SpecAugment(**settings)
+class BandNorm(nn.Module):
+    """Each mel band minus its mean over the cycle's frames (cepstral mean normalisation in
+    the log-mel domain): a fixed channel response, such as a recording device's, is a
+    constant offset per band in dB and is removed, in training and in scoring alike."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - x.mean(dim=-1, keepdim=True)
+
+
+def input_layers(spec_augment: dict | None, band_norm: bool = False) -> nn.Module:
+    """What a model does to its input first: ``band_norm`` (always), then masking by its
+    ``spec_augment`` settings (training only; None: none)."""
+    layers = ([BandNorm()] if band_norm else []) + ([SpecAugment(**spec_augment)] if spec_augment else [])
+    return nn.Sequential(*layers) if layers else nn.Identity()
 
 
 def check_input(x: torch.Tensor, n_mels: int, frames: int | None = None) -> None:

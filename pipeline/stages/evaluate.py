@@ -23,30 +23,27 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import typer
-from sklearn.metrics import accuracy_score, classification_report, f1_score, roc_auc_score
+from sklearn.metrics import classification_report
 
 from pipeline import plots
-from pipeline.classification_metrics import icbhi_score, per_group_metrics
+from pipeline.classification_metrics import per_group_metrics
 from pipeline.compare import write_unit_scores
+from pipeline.cross_validation import fold_summary, pool, spread
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_csv, write_json, write_parquet
-from pipeline.metrics import (
-    binary_report, bootstrap_auroc_ci, confusion_counts, detection_by_type, error_separation,
-    pr_table, roc_table,
-)
+from pipeline.metrics import pr_table, roc_table
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
+from pipeline.objectives import Objective
 from pipeline.scoring import aggregate_units
-from pipeline.stages.train import score_frame
 from pipeline.studies import Samples, Study, get_study
-from pipeline.training import (
-    Classification, Reconstruction, TrainConfig, load_checkpoint, predict_scores, resolve_device,
-)
+from pipeline.training import TrainConfig, load_checkpoint, predict_scores, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +59,10 @@ def data_counts(data: dict[str, Samples]) -> dict:
 
 
 # headline names are short: `dvc exp show` columns read `<study>.<name>` and must fit a terminal
-_SHORT = {"auroc_ci_low": "auroc_lo", "auroc_ci_high": "auroc_hi"}
+_SHORT = {"auroc_ci_low": "auroc_lo", "auroc_ci_high": "auroc_hi", "sensitivity_ci_low": "sens_lo",
+          "sensitivity_ci_high": "sens_hi", "specificity_ci_low": "spec_lo",
+          "specificity_ci_high": "spec_hi", "specificity_target": "spec_target",
+          "auroc_mean": "cv_auroc_mean", "auroc_std": "cv_auroc_std"}
 
 
 def headline(study: Study, metrics: dict) -> dict:
@@ -86,90 +86,19 @@ def plural(noun: str) -> str:
 def score_test(study: Study, params: dict) -> tuple[pd.DataFrame, tuple[str, ...], dict]:
     """Per-sample test scores next to their metadata, the class names and the data counts."""
     model, checkpoint = load_checkpoint(study.model_dir / "model.pt")
-    data = study.load(["train", "val", "test"], params)
+    data = study.samples(["train", "val", "test"], params)
     test = data["test"]
     trained_on = tuple(checkpoint.get("classes", test.classes))
     if trained_on != tuple(test.classes):
         raise PipelineError(f"the model was trained for classes {trained_on}, the test set has "
                             f"{tuple(test.classes)} (re-run train)", study.model_dir / "model.pt")
     device = resolve_device(TrainConfig.from_params(study.params(params, "train")).device)
-    objective = Reconstruction() if study.objective == "reconstruction" else Classification()
+    objective = study.make_objective()
     x = Scaler.from_state(checkpoint["scaler"]).transform(test.x, in_place=True)  # test.x is ours
     log.info("%s: scoring %d test samples (%d %s) on %s", study.name, len(x),
              test.meta["unit"].nunique(), plural(study.unit), device.type)
     scores = predict_scores(model.to(device), objective, x, device)
-    return score_frame(objective, scores, test.meta), tuple(test.classes), data_counts(data)
-
-
-def decide(units: pd.DataFrame, calibration: dict) -> np.ndarray:
-    """Predicted class ids: the most probable class (``argmax``) or score > threshold."""
-    if calibration.get("decision") == "argmax":
-        columns = sorted((c for c in units if c.startswith("prob_")), key=lambda c: int(c[5:]))
-        return units[columns].to_numpy().argmax(axis=1)
-    return (units["score"].to_numpy() > calibration["threshold"]).astype(int)
-
-
-def decision_report(frame: pd.DataFrame, threshold: float) -> dict:
-    y, s = frame["label"].to_numpy(), frame["score"].to_numpy()
-    return {**binary_report(y, s, threshold), **error_separation(y, s)}
-
-
-def evaluate_scores(samples: pd.DataFrame, calibration: dict, cfg: dict,
-                    type_columns: tuple[str, ...]) -> tuple[dict, pd.DataFrame, dict]:
-    """Metrics from per-sample test scores and the calibrated thresholds (pure)."""
-    units = aggregate_units(samples, calibration["aggregate"])
-    threshold = calibration["threshold"]
-    test = decision_report(units, threshold)
-    test["auroc_ci_low"], test["auroc_ci_high"] = bootstrap_auroc_ci(
-        units["label"], units["score"], n_boot=cfg["bootstrap"], seed=cfg["seed"]
-    )
-    metrics = {"threshold": threshold, "test": test}
-    if "threshold_window" in calibration:
-        metrics["threshold_window"] = calibration["threshold_window"]
-        metrics["test_windows"] = decision_report(samples, calibration["threshold_window"])
-    present = [c for c in type_columns if c in units]
-    return metrics, units, detection_by_type(units, present, threshold)
-
-
-def classification_scores(samples: pd.DataFrame, calibration: dict, cfg: dict,
-                          classes: tuple[str, ...], type_columns: tuple[str, ...] = ()
-                          ) -> tuple[dict, pd.DataFrame, dict]:
-    """Metrics of a classifier from per-sample test scores and its calibration (pure).
-
-    Class 0 is normal. Sensitivity, specificity and the ICBHI score follow the challenge
-    (exact abnormal class needed); AUROC ranks abnormal against normal by ``score``
-    (1 - p(normal)). Returns the metrics, the unit table and detection per abnormal type.
-    """
-    units = aggregate_units(samples, calibration["aggregate"])
-    y, predicted = units["label"].to_numpy().astype(int), decide(units, calibration)
-    labels = list(range(len(classes)))
-    abnormal, score = (y != 0).astype(int), units["score"].to_numpy(dtype=float)
-    both = len(np.unique(abnormal)) == 2
-    challenge = icbhi_score(y, predicted)
-    test = {
-        "auroc": float(roc_auc_score(abnormal, score)) if both else float("nan"),
-        "sensitivity": challenge["sensitivity"],
-        "specificity": challenge["specificity"],
-        "icbhi_score": challenge["score"],
-        "accuracy": float(accuracy_score(y, predicted)),
-        "f1_macro": float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)),
-        "n": len(y),
-        **{f"n_{name}": int((y == k).sum()) for k, name in enumerate(classes)},
-    }
-    test["auroc_ci_low"], test["auroc_ci_high"] = bootstrap_auroc_ci(
-        abnormal, score, n_boot=cfg["bootstrap"], seed=cfg["seed"]
-    )
-    if len(classes) == 2:
-        test.update(confusion_counts(y, predicted))
-    metrics = {
-        "task": "binary" if len(classes) == 2 else "multiclass",
-        "decision": calibration.get("decision", "threshold"),
-        "threshold": calibration["threshold"],
-        "test": test,
-    }
-    flagged = units.assign(label=abnormal, score=(predicted != 0).astype(float))
-    present = [c for c in type_columns if c in units]
-    return metrics, units, detection_by_type(flagged, present, 0.5)
+    return objective.score_table(scores, test.meta), tuple(test.classes), data_counts(data)
 
 
 def breakdown(y: np.ndarray, predicted: np.ndarray, groups: pd.Series) -> dict:
@@ -195,6 +124,73 @@ def write_metrics(study: Study, metrics: dict) -> None:
     write_json(Path("metrics") / f"{study.name}.json", headline(study, metrics))
 
 
+@dataclass
+class TestScores:
+    """What evaluate assesses: per-sample and per-unit test scores with the decision rule."""
+    samples: pd.DataFrame
+    units: pd.DataFrame
+    objective: Objective
+    calibration: dict
+    classes: tuple[str, ...]
+    counts: dict  # units (and samples) per split, for metrics' ``data``
+    score_name: str  # the x axis of the score histogram
+    extra: dict = field(default_factory=dict)  # more metrics (cross-validation: ``cv``)
+    folds: list[dict] = field(default_factory=list)  # cross-validation: each fold's own figures
+
+
+def single_model(spec: Study, params: dict) -> TestScores:
+    """The study's model scores its test split; its calibrated threshold decides (one fold)."""
+    calibration = read_json(spec.model_dir / "threshold.json")
+    samples, classes, counts = score_test(spec, params)
+    units = aggregate_units(samples, calibration["aggregate"])
+    objective = spec.make_objective()
+    return TestScores(samples, units, objective, calibration, classes, counts, objective.score_name,
+                      folds=[fold_summary(1, objective, calibration, units)])
+
+
+def fold_numbers(spec: Study) -> list[int]:
+    """The folds of the study's split manifest (its fold columns)."""
+    import pyarrow.parquet as pq
+
+    manifest = Path("data/splits") / f"{spec.dataset}.parquet"
+    names = pq.read_schema(manifest).names
+    folds = sorted(int(c[4:]) for c in names if c.startswith("fold") and c[4:].isdigit())
+    if not folds:
+        raise PipelineError("the split manifest has no folds (re-run `pipeline split`)", manifest)
+    return folds
+
+
+def out_of_fold(spec: Study, params: dict) -> TestScores:
+    """Every fold's test scores, each fold calibrated on its own validation scores, pooled
+    as margins to the fold's threshold (``pipeline/cross_validation.py``)."""
+    scores: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    classes: set[tuple[str, ...]] = set()
+    for k in fold_numbers(spec):
+        fold = spec.fold(k)
+        found = [Path("data/scores") / fold.name / f"{split}.parquet" for split in ("val", "test")]
+        for path in [*found, fold.model_dir / "model.pt"]:
+            if not path.is_file():
+                raise PipelineError(f"fold {k} has not been trained (run `pipeline train "
+                                    f"{spec.name} --fold {k}`, or `dvc repro`)", path)
+        scores[k] = (pd.read_parquet(found[0]), pd.read_parquet(found[1]))
+        classes.add(tuple(load_checkpoint(fold.model_dir / "model.pt")[1]["classes"]))
+    if len(classes) != 1:
+        raise PipelineError(f"the folds were trained for different classes {sorted(classes)} "
+                            "(re-run `dvc repro`)", spec.fold_dir("models"))
+    objective = spec.make_objective()
+    pooled = pool(scores, spec.params(params, "calibrate"), objective)
+    log.info("%s: %d folds pooled, %d test %s scored out of fold", spec.name, len(scores),
+             len(pooled.units), plural(spec.unit))
+    counts = {"test": {"units": len(pooled.units), "samples": len(pooled.samples),
+                       **{f"label_{int(k)}": int(v) for k, v in
+                          pooled.units["label"].value_counts().sort_index().items()}}}
+    calibration = pooled.calibration
+    name = objective.margin_name if calibration["decision"] == "threshold" else objective.score_name
+    return TestScores(pooled.samples, pooled.units, objective, calibration, classes.pop(), counts, name,
+                      extra={"cv": spread(pooled.folds), "calibration": calibration},
+                      folds=pooled.folds)
+
+
 def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
     """Evaluate STUDY on its test set: metrics, DVC plot data and figures."""
     started = time.monotonic()
@@ -202,22 +198,17 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     params = load_params()
     if not spec.thresholded:
         write_metrics(spec, with_evaluation(spec, params, {"data": data_counts(
-            spec.load(["train", "val", "test"], params))}))
+            spec.samples(["train", "val", "test"], params))}))
         log.info("%s: evaluated in %.0f s", study, time.monotonic() - started)
         return
-    calibration = read_json(spec.model_dir / "threshold.json")
-    samples, classes, counts = score_test(spec, params)
+    scored = out_of_fold(spec, params) if spec.cross_validated else single_model(spec, params)
+    samples, units, calibration, classes = scored.samples, scored.units, scored.calibration, scored.classes
     cfg = spec.params(params, "evaluate")
-    log.info("%s: metrics, with a %d-resample AUROC interval", study, cfg["bootstrap"])
-    if spec.objective == "classification":
-        metrics, units, by_type = classification_scores(samples, calibration, cfg, classes,
-                                                        spec.type_columns)
-        score_name = "P(abnormal) = 1 - P(normal)"
-    else:
-        metrics, units, by_type = evaluate_scores(samples, calibration, cfg, spec.type_columns)
-        score_name = "reconstruction error"
-    metrics["data"] = counts
-    y, predicted = units["label"].to_numpy().astype(int), decide(units, calibration)
+    log.info("%s: metrics, with %d-resample intervals", study, cfg["bootstrap"])
+    metrics, by_type = scored.objective.assess(units, samples, calibration, cfg, classes,
+                                               spec.type_columns, spec.bootstrap_group)
+    metrics.update(scored.extra, data=scored.counts)
+    y, predicted = units["label"].to_numpy().astype(int), scored.objective.decide(units, calibration)
     abnormal = units.assign(label=(y != 0).astype(int))
     plot_dir, figure_dir = Path("metrics") / study, Path("reports") / study
     roc = roc_table(abnormal["label"], abnormal["score"])
@@ -228,6 +219,7 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     pr = pr_table(abnormal["label"], abnormal["score"])
     write_json(plot_dir / "pr.json", {"pr": pr.to_dict(orient="records")})
     write_json(plot_dir / "detection_by_type.json", by_type)
+    write_json(plot_dir / "folds.json", {str(f.pop("fold")): f for f in map(dict, scored.folds)})
     names = np.asarray(classes, dtype=object)
     write_csv(plot_dir / "confusion.csv", pd.DataFrame({
         spec.unit: units["unit"], "actual": names[y], "predicted": names[predicted],
@@ -240,9 +232,9 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
         write_json(plot_dir / f"by_{spec.group_column}.json",
                    breakdown(y, predicted, units[spec.group_column]))
     log.info("%s: figures -> %s", study, figure_dir)
-    title = f"{study}: test {plural(spec.unit)}"
+    title = f"{study}: test {plural(spec.unit)}" + (", out of fold" if "fold" in units else "")
     plots.score_histogram(abnormal, metrics["threshold"], figure_dir / "score_histogram.png", title,
-                          xlabel=score_name)
+                          xlabel=scored.score_name)
     plots.roc_figure(roc, metrics["test"]["auroc"], figure_dir / "roc.png", title)
     plots.confusion_matrix(y, predicted, classes, figure_dir / "confusion.png", title)
     write_metrics(spec, with_evaluation(spec, params, metrics))

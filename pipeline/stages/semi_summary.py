@@ -98,7 +98,7 @@ def label_audit(params: dict, fractions: list[float | int]) -> dict:
     validation and test patients (must be none)."""
     audit: dict = {"fractions": {}}
     for fraction in fractions:
-        data = get_study(cell_name("supervised", fraction)).load(["train", "val", "test"], params)
+        data = get_study(cell_name("supervised", fraction)).samples(["train", "val", "test"], params)
         train = data["train"].meta
         labelled = data["train"].y >= 0
         held = {name: set(data[name].meta["patient"]) for name in ("val", "test")}

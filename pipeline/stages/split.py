@@ -1,18 +1,27 @@
 """Stage 3: subject-independent splits with an audit that fails the stage on any leak.
 
-HLS-CMDS (anomaly detection, the workshop's scheme): train and validation hold normal
-sounds only; test holds the remaining normal sounds and every abnormal one. Records are
-grouped first, and a group never straddles two splits: identical audio (same sha256)
-is one group, and so is a mixture family (Mxxxx with its sources Hxxxx/Lxxxx, which in
-turn reuse HS/LS recordings). Groups made only of normal sounds are shared out
-70/15/15 (seeded); a group holding any abnormal sound goes to test whole.
+The clinical datasets are cross-validated (``scheme: kfold``, the default): whole groups
+are dealt to K folds, each fold tested by a model that never saw its groups, so every
+unit is scored exactly once, out of fold. The manifest holds one role column per
+partition (``fold1`` .. ``foldK``, and ``final``: the model `pipeline predict` uses), each
+row's role in it: train, val, test or unused. A holdout scheme is one fold.
+
+HLS-CMDS (anomaly detection, the workshop's scheme): autoencoders train and validate on
+normal sounds only. Records are grouped first, and a group never straddles two splits:
+identical audio (same sha256) is one group, and so is a mixture family (Mxxxx with its
+sources Hxxxx/Lxxxx, which in turn reuse HS/LS recordings). ``kfold``: groups dealt to
+folds, stratified so that every fold holds normal recordings (``anomaly_folds``).
+``holdout``: groups made only of normal sounds are shared out 70/15/15 (seeded); a group
+holding any abnormal sound goes to test whole.
 
 ICBHI (classification, one row per respiratory cycle with features): the group is the
-patient. ``official``: the challenge's test side (made patient-disjoint by the adapter:
-patients 156 and 218, listed on both sides, each go wholly to one side), with validation
-carved from the training patients (``val_fraction``, 9:1 by default). ``grouped``: seeded
-patient-level train/val/test, stratified on ``stratify`` as far as whole patients allow
-(a seeded search over sets of whole patients, see ``hold_out_groups``).
+patient. ``kfold``: patients dealt to folds, class-stratified, validation whole patients
+of the training side. ``official``: the challenge's test side (made patient-disjoint by
+the adapter: patients 156 and 218, listed on both sides, each go wholly to one side),
+with validation carved from the training patients (``val_fraction``, 9:1 by default);
+the manifest's ``official`` column always holds it. ``grouped``: seeded patient-level
+train/val/test, stratified on ``stratify`` as far as whole patients allow (a seeded
+search over sets of whole patients, see ``hold_out_groups``).
 MNIST (``mnist.split``): ``n_val`` of the 60,000 training images become validation,
 stratified by digit (seeded); the 10,000 test images are the test split. Each image is
 its own group; the manifest has one row per image (``image`` = ``<set>/<index>``).
@@ -21,6 +30,7 @@ its own group; the manifest has one row per image (``image`` = ``<set>/<index>``
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +41,7 @@ from pipeline.datasets.hls_cmds import SUBSETS
 from pipeline.datasets.icbhi import LABEL4
 from pipeline.datasets.mnist import N_CLASSES, stratified_holdout
 from pipeline.errors import PipelineError
-from pipeline.grouping import hold_out_groups
+from pipeline.grouping import grouped_folds, hold_out_groups
 from pipeline.io import read_json, write_json, write_parquet
 from pipeline.params import load_params, lookup
 
@@ -80,11 +90,9 @@ def share_out(items: np.ndarray, fractions: tuple[float, float, float], seed: in
 GROUP_KEYS = ("sha256", "family")
 
 
-def anomaly_split(
-    records: pd.DataFrame, subset: str, fractions: tuple[float, float, float], seed: int,
-    group_by: tuple[str, ...] = GROUP_KEYS,
-) -> pd.DataFrame:
-    """Manifest (record, group, label, kind, sha256, group_has_abnormal, split) of ``subset``.
+def grouped_records(records: pd.DataFrame, subset: str,
+                    group_by: tuple[str, ...] = GROUP_KEYS) -> pd.DataFrame:
+    """Records of ``subset`` (record, group, label, kind, sha256, group_has_abnormal).
 
     ``group_by`` must include sha256 (identical audio never straddles splits); dropping
     ``family`` lets a mixture's sources sit apart from it, to measure what that costs.
@@ -100,11 +108,43 @@ def anomaly_split(
          "kind": chosen["kind"], "sha256": chosen["sha256"]}
     )
     manifest["group_has_abnormal"] = manifest.groupby("group")["label"].transform("max") == 1
+    return manifest
+
+
+def anomaly_split(
+    records: pd.DataFrame, subset: str, fractions: tuple[float, float, float], seed: int,
+    group_by: tuple[str, ...] = GROUP_KEYS,
+) -> pd.DataFrame:
+    """``grouped_records`` with a holdout ``split``: groups made only of normal sounds are
+    shared out by ``fractions``; a group holding any abnormal sound goes to test whole."""
+    manifest = grouped_records(records, subset, group_by)
     normal_groups = np.unique(manifest.loc[~manifest["group_has_abnormal"], "group"])
     shares = share_out(normal_groups, fractions, seed)
     split_of = {g: name for name, gs in shares.items() for g in gs}
     manifest["split"] = manifest["group"].map(split_of).fillna("test")
     return manifest
+
+
+def anomaly_folds(records: pd.DataFrame, subset: str, folds: int, val_fraction: float, seed: int,
+                  group_by: tuple[str, ...] = GROUP_KEYS) -> pd.DataFrame:
+    """``grouped_records`` with a ``fold`` column and one role column per partition.
+
+    Every group goes whole to one of ``folds`` folds, stratified on the label so that each
+    fold holds normal recordings. Fold k tests its groups; its autoencoder trains on the
+    normal recordings of the other folds, less a ``val_fraction`` share of them in whole
+    groups (validation: early stopping and the threshold). Abnormal recordings of the other
+    folds are unused in fold k. The final model trains on every normal recording, less the
+    same share for validation.
+    """
+    manifest = grouped_records(records, subset, group_by)
+    manifest["fold"] = grouped_folds(manifest, folds, seed, group_column="group", stratify="label")
+    normal = (manifest["label"] == 0).to_numpy()
+
+    def carve_val(rows: np.ndarray) -> np.ndarray:
+        return hold_out_groups(manifest.iloc[rows], val_fraction, seed, group_column="group",
+                               stratify="kind")
+
+    return manifest.assign(**fold_partitions(manifest["fold"].to_numpy(), normal, carve_val))
 
 
 def audit(manifest: pd.DataFrame, group_column: str = "group",
@@ -141,17 +181,87 @@ def audit(manifest: pd.DataFrame, group_column: str = "group",
     return report
 
 
+# ---------------------------------------------------------------- partitions: folds and the final model
+# A manifest holds one column per partition, each row's role in it: ``fold1`` .. ``foldK``
+# (cross-validation; ``fold1`` alone for a holdout scheme) and ``final`` (the model that
+# `pipeline predict` uses: trained on every trainable unit, less its validation share).
+UNUSED = "unused"  # in no split of that partition (abnormal sounds beside an autoencoder's training)
+
+
+def fold_names(manifest: pd.DataFrame) -> list[str]:
+    """The manifest's fold columns, in order (fold1, fold2, ...)."""
+    return sorted((c for c in manifest.columns if c.startswith("fold") and c[4:].isdigit()),
+                  key=lambda c: int(c[4:]))
+
+
+def holdout_partitions(split: np.ndarray) -> dict[str, np.ndarray]:
+    """One fold, the holdout split itself; the final model is that fold's (test unused).
+    ``fold``: 1 for the units fold 1 tests, 0 for the others."""
+    split = np.asarray(split, dtype=object)
+    return {"fold": np.where(split == "test", 1, 0), "fold1": split,
+            "final": np.where(split == "test", UNUSED, split)}
+
+
+def fold_partitions(fold_of: np.ndarray, trainable: np.ndarray,
+                    carve_val: Callable[[np.ndarray], np.ndarray]) -> dict[str, np.ndarray]:
+    """Fold k tests the units of fold k; the model trains on the ``trainable`` units of the
+    other folds, less the validation rows ``carve_val`` picks from them (a boolean mask over
+    its argument, the candidate rows' positions). The final model trains on every trainable unit."""
+    partitions = {}
+    for k in range(1, int(fold_of.max()) + 1):
+        role = np.where(fold_of == k, "test", UNUSED).astype(object)
+        partitions[f"fold{k}"] = _carve(role, np.flatnonzero((fold_of != k) & trainable), carve_val)
+    final = np.full(len(fold_of), UNUSED, dtype=object)
+    partitions["final"] = _carve(final, np.flatnonzero(trainable), carve_val)
+    return partitions
+
+
+def _carve(role: np.ndarray, candidates: np.ndarray,
+           carve_val: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    role[candidates] = np.where(carve_val(candidates), "val", "train")
+    return role
+
+
+def partition_audit(manifest: pd.DataFrame, group_column: str,
+                    class_column: str | None = None) -> dict:
+    """``audit`` of every partition (raises on any leak), and a check that cross-validation
+    tests every unit exactly once.
+
+    ``counts`` (and ``counts_by_class``) at the top level describe the final model's train and
+    validation units and the test units pooled over the folds."""
+    folds = fold_names(manifest)
+    per_partition = {name: audit(manifest[manifest[name] != UNUSED].assign(split=manifest[name]),
+                                 group_column, class_column) for name in [*folds, "final"]}
+    tested = sum((manifest[name] == "test").astype(int) for name in folds)
+    if len(folds) > 1 and (tested != 1).any():
+        bad = manifest.loc[tested != 1, group_column].iloc[0]
+        raise PipelineError(f"cross-validation must test every unit exactly once; "
+                            f"{int((tested != 1).sum())} are tested {sorted(set(tested[tested != 1]))} "
+                            f"time(s), e.g. in {group_column} {bad!r}")
+    if len(folds) == 1:
+        summary = {k: v for k, v in per_partition["fold1"].items() if k.startswith("counts")}
+    else:  # the final model's training and validation units, and every unit once as test
+        final, pooled = per_partition["final"], audit(manifest.assign(split="test"), group_column,
+                                                      class_column)
+        summary = {key: {"final train": final[key]["train"], "final val": final[key]["val"],
+                         "test (all folds)": pooled[key]["test"]}
+                   for key in ("counts", "counts_by_class") if key in final}
+    return {**summary, "folds": len(folds), "tested_once": bool((tested == 1).all()),
+            "by_partition": per_partition}
+
+
 # ---------------------------------------------------------------- ICBHI: patients as groups
-ICBHI_SCHEMES = ("official", "grouped")
+ICBHI_SCHEMES = ("kfold", "official", "grouped")
+HOLDOUT_SCHEMES = ("official", "grouped")
 MANIFEST_COLUMNS = ["cycle_id", "recording", "patient", "device", "label", "label4", "sha256",
-                    "official_split", "listed_split", "split"]
+                    "official_split", "listed_split"]
 
 
 def patient_split(index: pd.DataFrame, scheme: str, val_fraction: float, seed: int,
                   test_fraction: float | None = None, stratify: str = "label4") -> pd.DataFrame:
     """Manifest (one row per cycle of the features index) with a patient-disjoint ``split``."""
-    if scheme not in ICBHI_SCHEMES:
-        raise PipelineError(f"icbhi.split.scheme must be one of {ICBHI_SCHEMES}, got {scheme!r}")
+    if scheme not in HOLDOUT_SCHEMES:
+        raise PipelineError(f"a holdout scheme is one of {HOLDOUT_SCHEMES}, got {scheme!r}")
     frame = index.reset_index(drop=True)
     split = np.full(len(frame), "train", dtype=object)
     if scheme == "official":
@@ -165,7 +275,7 @@ def patient_split(index: pd.DataFrame, scheme: str, val_fraction: float, seed: i
     val = hold_out_groups(frame.iloc[rest], val_fraction, seed, stratify=stratify)
     split[rest[val]] = "val"
     manifest = frame.assign(label=frame["label_binary"], split=split)
-    return manifest[[c for c in MANIFEST_COLUMNS if c in manifest]]
+    return manifest[[c for c in MANIFEST_COLUMNS if c in manifest] + ["split"]]
 
 
 def _patients_on_both_listed_sides(download_report: dict, manifest: pd.DataFrame,
@@ -178,6 +288,8 @@ def _patients_on_both_listed_sides(download_report: dict, manifest: pd.DataFrame
             f"kept wholly in {moved['to']}, the side holding most of their listed cycles "
             "(ties go to train); validation is carved from training patients only"
             if scheme == "official" else
+            "one group like every patient: whole in one fold; the official split (kept for the "
+            "semi-supervised grid) places it as described" if scheme == "kfold" else
             "the official list is not used: the patient is one group, assigned whole to one split"
         )
         out[str(patient)] = {
@@ -193,19 +305,38 @@ def _split_hls(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
     records = pd.read_parquet(Path("data/records") / f"{dataset}.parquet")
     cfg = lookup(params, "split")
     group_by = tuple(cfg.get("group_by", GROUP_KEYS))
-    manifest = anomaly_split(records, cfg["subset"], tuple(cfg["fractions"]), cfg["seed"], group_by)
-    report = audit(manifest)
+    if cfg["scheme"] == "kfold":
+        manifest = anomaly_folds(records, cfg["subset"], len(cfg["folds"]), cfg["val_fraction"],
+                                 cfg["seed"], group_by)
+    else:
+        manifest = anomaly_split(records, cfg["subset"], tuple(cfg["fractions"]), cfg["seed"],
+                                 group_by)
+        manifest = manifest.assign(**holdout_partitions(manifest.pop("split").to_numpy()))
+    report = partition_audit(manifest, group_column="group")
     in_abnormal_group = manifest["group_has_abnormal"]
     report.update(
-        dataset=dataset, scheme="anomaly_grouped", subset=cfg["subset"], seed=cfg["seed"],
+        dataset=dataset, scheme=cfg["scheme"], subset=cfg["subset"], seed=cfg["seed"],
         group_by=list(group_by),
         normal_only_groups=int(manifest.loc[~in_abnormal_group, "group"].nunique()),
         # normal sounds that share audio or a mixture family with an abnormal one
-        normal_sent_to_test_with_abnormal_group=int(
-            ((manifest["label"] == 0) & in_abnormal_group).sum()
-        ),
+        normal_in_a_group_with_abnormal=int(((manifest["label"] == 0) & in_abnormal_group).sum()),
     )
     return manifest, report
+
+
+def patient_folds(index: pd.DataFrame, folds: int, val_fraction: float, seed: int,
+                  stratify: str = "label4") -> pd.DataFrame:
+    """One role column per partition: patients dealt whole to ``folds`` folds, stratified on
+    ``stratify`` (every fold holds normal and abnormal cycles); fold k's validation is a
+    ``val_fraction`` share of the other folds' cycles, whole patients, stratified alike."""
+    frame = index.reset_index(drop=True).assign(label=lambda f: f["label_binary"])
+    fold_of = grouped_folds(frame, folds, seed, group_column="patient", stratify=stratify)
+
+    def carve_val(rows: np.ndarray) -> np.ndarray:
+        return hold_out_groups(frame.iloc[rows], val_fraction, seed, stratify=stratify)
+
+    every = np.ones(len(frame), dtype=bool)
+    return frame.assign(fold=fold_of, **fold_partitions(fold_of, every, carve_val))
 
 
 def _split_icbhi(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
@@ -213,16 +344,28 @@ def _split_icbhi(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
     cfg = lookup(params, "icbhi.split")
     scheme, stratify = cfg["scheme"], cfg.get("stratify", "label4")
     test_fraction = cfg.get("test_fraction") if scheme == "grouped" else None
-    manifest = patient_split(index, scheme, cfg["val_fraction"], cfg["seed"], test_fraction,
-                             stratify)
-    report = audit(manifest, group_column="patient", class_column="label4")
-    report["counts_by_class"] = {  # every class named, in LABEL4 order
-        split: {c: counts.get(c, 0) for c in LABEL4} for split, counts in report["counts_by_class"].items()
-    }
+    # the official split is always kept: the semi-supervised grid and comparisons with the
+    # literature use it, whatever the scheme of icbhi_cnn and icbhi_crnn
+    official = patient_split(index, "official", cfg["val_fraction"], cfg["seed"], stratify=stratify)
+    if scheme == "kfold":
+        manifest = patient_folds(index, len(cfg["folds"]), cfg["val_fraction"], cfg["seed"], stratify)
+    else:
+        holdout = official if scheme == "official" else patient_split(
+            index, scheme, cfg["val_fraction"], cfg["seed"], test_fraction, stratify)
+        manifest = index.reset_index(drop=True).assign(
+            label=index["label_binary"].to_numpy(), **holdout_partitions(holdout["split"].to_numpy()))
+    manifest = manifest.assign(official=official["split"].to_numpy())
+    partitions = [*fold_names(manifest), "final", "official"]
+    manifest = manifest[[c for c in MANIFEST_COLUMNS if c in manifest] + ["fold", *partitions]]
+    report = partition_audit(manifest, group_column="patient", class_column="label4")
+    report["official"] = audit(official, group_column="patient", class_column="label4")
+    for part in (report, report["official"], *report["by_partition"].values()):
+        part["counts_by_class"] = {  # every class named, in LABEL4 order
+            split: {c: counts.get(c, 0) for c in LABEL4} for split, counts in part["counts_by_class"].items()
+        }
     report.update(
         dataset=dataset, scheme=scheme, seed=cfg["seed"], stratify=stratify,
         val_fraction=cfg["val_fraction"], test_fraction=test_fraction,
-        cycle_share={s: round(float((manifest["split"] == s).mean()), 4) for s in SPLITS},
         patients_on_both_listed_sides=_patients_on_both_listed_sides(
             read_json(Path("reports/download") / f"{dataset}.json"), manifest, scheme
         ),

@@ -2,7 +2,9 @@
 
 Writes ``models/<study>/model.pt`` (model name, arguments, weights, fitted scaler),
 ``metrics/<study>/history.csv`` (training curves, a DVC plot) and the validation
-scores ``data/scores/<study>/val.parquet`` that calibration reads.
+scores ``data/scores/<study>/val.parquet`` that calibration reads. ``--fold K`` trains
+fold K of a cross-validated study instead (``<study>/folds/<K>`` in every path) and
+also scores the fold's test units, ``test.parquet``, which evaluate pools.
 """
 
 from __future__ import annotations
@@ -21,32 +23,9 @@ from pipeline.models import build
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.studies import Study, get_study
-from pipeline.training import (
-    Classification, Reconstruction, TrainConfig, fit, predict_scores, resolve_device,
-    save_checkpoint,
-)
+from pipeline.training import TrainConfig, fit, predict_scores, resolve_device, save_checkpoint
 
 log = logging.getLogger(__name__)
-
-
-def make_objective(study: Study, labels: np.ndarray, n_classes: int | None = None):
-    if study.objective == "reconstruction":
-        return Reconstruction()
-    counts = np.bincount(labels, minlength=n_classes or 0).astype(np.float32)
-    weights = counts.sum() / (len(counts) * np.maximum(counts, 1))  # "balanced" weighting
-    return Classification(torch.from_numpy(weights))
-
-
-def score_frame(objective, scores: np.ndarray, meta: pd.DataFrame) -> pd.DataFrame:
-    """Per-sample scores next to their metadata. ``score`` is the abnormality score."""
-    frame = meta.reset_index(drop=True).copy()
-    if scores.ndim == 1:
-        frame["score"] = scores
-    else:
-        for k in range(scores.shape[1]):
-            frame[f"prob_{k}"] = scores[:, k]
-        frame["score"] = 1.0 - scores[:, 0]  # class 0 is "normal"
-    return frame
 
 
 def _semi_objective(study: Study, params: dict, supervised, model: torch.nn.Module,
@@ -60,8 +39,12 @@ def _semi_objective(study: Study, params: dict, supervised, model: torch.nn.Modu
     return objective, x_train if objective.pool == "all" else x_train[~labelled]
 
 
-def train(study: Study, params: dict) -> tuple[torch.nn.Module, pd.DataFrame, pd.DataFrame, dict]:
-    data = study.load(["train", "val"], params)
+def train(study: Study, params: dict
+          ) -> tuple[torch.nn.Module, pd.DataFrame, dict[str, pd.DataFrame], dict]:
+    """The trained model, its history, its scores of validation (and, for a fold, of test)
+    and what its checkpoint keeps."""
+    scored = ["val", "test"] if study.partition.startswith("fold") else ["val"]
+    data = study.samples(["train", *scored], params)
     train_set, val_set = data["train"], data["val"]
     cfg = TrainConfig.from_params(study.params(params, "train"))
     # the scaler sees every training input; a semi-supervised study hides labels (-1), not inputs
@@ -77,33 +60,41 @@ def train(study: Study, params: dict) -> tuple[torch.nn.Module, pd.DataFrame, pd
         model_kwargs["n_classes"] = len(train_set.classes)
     torch.manual_seed(cfg.seed)  # the same initial weights on every run
     model = build(model_name, **model_kwargs)
-    objective = make_objective(study, train_set.y[labelled], model_kwargs.get("n_classes"))
-    unlabelled, steps = None, 0
+    objective = study.make_objective(train_set.y[labelled], model_kwargs.get("n_classes"))
+    trained_by, unlabelled, steps = objective, None, 0  # semi-supervised: a wrapper trains
     if study.semi_method:
-        objective, unlabelled = _semi_objective(study, params, objective, model, x_train, labelled)
+        trained_by, unlabelled = _semi_objective(study, params, objective, model, x_train, labelled)
         steps = -(-len(x_train) // cfg.batch_size)  # every method: one pass's worth of all cycles
     log.info("%s: %s on %d training (%d labelled) / %d validation samples", study.name, model_name,
              len(x_train), int(labelled.sum()), len(x_val))
     labelled_pair = (x_train, train_set.y) if labelled.all() else (x_train[labelled], train_set.y[labelled])
-    model, history = fit(model, objective, labelled_pair, (x_val, val_set.y), cfg,
+    model, history = fit(model, trained_by, labelled_pair, (x_val, val_set.y), cfg,
                          unlabelled=unlabelled, steps_per_epoch=steps)
-    val_scores = predict_scores(model, objective, x_val, resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    scores = {"val": objective.score_table(predict_scores(model, objective, x_val, device), val_set.meta)}
+    if "test" in data:
+        x_test = scaler.transform(data["test"].x, in_place=True)
+        scores["test"] = objective.score_table(predict_scores(model, objective, x_test, device),
+                                               data["test"].meta)
     checkpoint_extra = {
         "scaler": scaler.state(), "objective": study.objective, "study": study.name,
         "classes": list(train_set.classes),
         "features": study.params(params, study.features) if study.features else None,
     }
-    return model, history, score_frame(objective, val_scores, val_set.meta), {
+    return model, history, scores, {
         "model_name": model_name, "model_kwargs": model_kwargs, **checkpoint_extra,
     }
 
 
-def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
+def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae"),
+            fold: int | None = typer.Option(None, help="train this fold of a cross-validated study")
+            ) -> None:
     """Train STUDY's model; write checkpoint, training curves and validation scores."""
-    spec = get_study(study)
-    model, history, val_scores, info = train(spec, load_params())
+    spec = get_study(study, fold)
+    model, history, scores, info = train(spec, load_params())
     save_checkpoint(spec.model_dir / "model.pt", info.pop("model_name"), info.pop("model_kwargs"),
                     model, **info)
-    write_csv(Path("metrics") / study / "history.csv", history)
-    plots.training_curves(history, Path("reports") / study / "training_curves.png", study)
-    write_parquet(Path("data/scores") / study / "val.parquet", val_scores)
+    write_csv(Path("metrics") / spec.name / "history.csv", history)
+    plots.training_curves(history, Path("reports") / spec.name / "training_curves.png", spec.name)
+    for split, frame in scores.items():
+        write_parquet(Path("data/scores") / spec.name / f"{split}.parquet", frame)

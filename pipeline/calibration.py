@@ -1,0 +1,111 @@
+"""Decision thresholds from validation scores only (the calibrate stage's core; evaluate
+calibrates each cross-validation fold with it).
+
+Autoencoders see only normal sounds in validation, so their threshold is a point of
+the normal error distribution: ``percentile`` (its q-th percentile), ``gamma`` (the q-th
+percentile of a gamma distribution fitted to the errors, as the DCASE 2023 Task 2
+baseline does: steadier than the empirical percentile when validation is small) or
+``mean_std`` (mean + k standard deviations). Classifiers have labelled validation data and may
+use ``youden`` (maximise sensitivity + specificity - 1; the same point maximises the
+ICBHI score (Se + Sp) / 2) or a ``fixed`` value. Scores are aggregated per unit
+(``aggregate``) first, exactly as evaluate and predict aggregate them. Classifiers of
+more than two classes decide by ``argmax`` of their class probabilities: nothing is
+fitted, and ``threshold.json`` says so (``decision: argmax``, ``threshold: null``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import PipelineError
+from pipeline.scoring import aggregate_units
+
+log = logging.getLogger(__name__)
+
+METHODS = ("percentile", "gamma", "mean_std", "youden", "icbhi", "fixed")
+MIN_GAMMA_UNITS = 3  # a gamma fit needs a spread of errors
+MIN_UNITS = 10  # fewer validation units than this make any threshold a guess: say so
+
+
+def threshold_from_normal(errors: np.ndarray, method: str, percentile: float = 95.0,
+                          k: float = 3.0) -> float:
+    errors = np.asarray(errors, dtype=float)
+    if len(errors) == 0:
+        raise PipelineError("no validation scores to calibrate on")
+    if method in ("percentile", "gamma") and not 0 <= percentile <= 100:
+        raise PipelineError(f"calibrate.percentile must be in [0, 100], got {percentile}")
+    if method == "percentile":
+        return float(np.percentile(errors, percentile))
+    if method == "gamma":
+        return gamma_quantile(errors, percentile / 100)
+    if method == "mean_std":
+        return float(errors.mean() + k * errors.std())
+    raise PipelineError(f"calibrate.method {method!r} needs labelled validation data")
+
+
+def gamma_quantile(errors: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of a gamma distribution fitted (maximum likelihood, location 0)
+    to non-negative errors."""
+    from scipy import stats
+
+    if len(errors) < MIN_GAMMA_UNITS or np.ptp(errors) == 0:
+        raise PipelineError(f"calibrate.method gamma needs at least {MIN_GAMMA_UNITS} distinct validation "
+                            f"errors, got {len(errors)} (use percentile)")
+    if (errors < 0).any():
+        raise PipelineError("calibrate.method gamma needs non-negative errors (reconstruction errors)")
+    shape, loc, scale = stats.gamma.fit(errors, floc=0)
+    return float(stats.gamma.ppf(q, shape, loc=loc, scale=scale))
+
+
+def threshold_youden(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The ROC point maximising tpr - fpr; ties go to the highest threshold."""
+    from sklearn.metrics import roc_curve  # here: percentile calibration skips sklearn
+
+    if len(np.unique(labels)) < 2:
+        raise PipelineError("youden calibration needs both classes in the validation split")
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    best = int(np.argmax(tpr - fpr))
+    # roc_curve flags score >= t; we flag score > t, so step just below t
+    return float(np.nextafter(thresholds[best], -np.inf))
+
+
+def threshold(frame: pd.DataFrame, method: str, cfg: dict) -> float:
+    if method not in METHODS:
+        raise PipelineError(f"calibrate.method must be one of {METHODS}, got {method!r}")
+    if method == "fixed":
+        return float(cfg["value"])
+    if method in ("youden", "icbhi"):
+        return threshold_youden(frame["label"].to_numpy(), frame["score"].to_numpy())
+    return threshold_from_normal(frame["score"].to_numpy(), method,
+                                 cfg.get("percentile", 95.0), cfg.get("k", 3.0))
+
+
+def n_classes(scores: pd.DataFrame) -> int:
+    """Classes a classifier scored (its ``prob_k`` columns); 2 for a one-score detector."""
+    return max(2, sum(c.startswith("prob_") for c in scores.columns))
+
+
+def calibrate(val_scores: pd.DataFrame, cfg: dict) -> dict:
+    """Thresholds for units (and for single windows, where units hold several)."""
+    method, how = cfg["method"], cfg.get("aggregate", "mean")
+    units = aggregate_units(val_scores, how)
+    classes = n_classes(val_scores)
+    if classes > 2:
+        return {"decision": "argmax", "method": "argmax", "method_param": method,
+                "note": "multiclass: the most probable class is predicted; calibrate.method "
+                        "applies to binary tasks only",
+                "n_classes": classes, "aggregate": how, "threshold": None, "n_val_units": len(units)}
+    if len(units) < MIN_UNITS:
+        log.warning("the threshold rests on only %d validation unit(s): expect it to be unstable",
+                    len(units))
+    result = {"decision": "threshold", "method": method, "aggregate": how,
+              "threshold": threshold(units, method, cfg), "n_val_units": len(units)}
+    if method in ("percentile", "gamma"):  # what the threshold promises on normal units
+        result["specificity_target"] = cfg.get("percentile", 95.0) / 100
+    if len(units) != len(val_scores):
+        result["threshold_window"] = threshold(val_scores, method, cfg)
+        result["n_val_windows"] = len(val_scores)
+    return result
