@@ -35,13 +35,16 @@ VARIANTS = {
         "latent 16": ["model.latent=16"],
         "hidden 64": ["model.hidden=64"],
         "aggregate median": ["calibrate.aggregate=median"],
-        "pooling flatten": ["features.pooling=flatten"],
+        "n_mfcc 40": ["features.n_mfcc=40"],
     },
     **{f"icbhi_{model}": {
         "base": [],
+        "band_norm": [f"icbhi.{model}.model.band_norm=true"],
+        "monitor auroc": [f"icbhi.{model}.train.monitor=auroc"],
+        "cosine schedule": [f"icbhi.{model}.train.schedule=cosine"],
         "spec_augment": [f"icbhi.{model}.model.spec_augment={SPEC_AUGMENT}"],
-        "weight_decay 1e-3": [f"icbhi.{model}.train.weight_decay=0.001"],
-        "patience 10": [f"icbhi.{model}.train.patience=10"],
+        "band_norm + monitor auroc": [f"icbhi.{model}.model.band_norm=true",
+                                      f"icbhi.{model}.train.monitor=auroc"],
     } for model in ("cnn", "crnn")},
 }
 DATASET = {"hls_ae": ("hls-cmds", "split", "features"),
@@ -92,7 +95,6 @@ def run(args: list[str], cwd: Path, env: dict) -> None:
 def main() -> None:
     study, chosen = sys.argv[1], sys.argv[2:]
     variants = {name: o for name, o in VARIANTS[study].items() if not chosen or name in chosen}
-    rows = {}
     print(f"{study}: pooled out-of-fold figures (95% cluster-bootstrap intervals)")
     print(f"{'variant':<20} {'AUROC':>7} {'interval':>15} {'spec':>6} {'target':>6} "
           f"{'sens':>6} {'fold AUROC':>14} {'time':>6}")
@@ -100,21 +102,20 @@ def main() -> None:
         started = time.monotonic()
         metrics = run_variant(study, overrides)
         test, cv = metrics["test"], metrics["cv"]
-        rows[name] = {"overrides": overrides, "auroc": test["auroc"],
-                      "auroc_ci": [test["auroc_ci_low"], test["auroc_ci_high"]],
-                      "specificity": test["specificity"],
-                      "specificity_target": test.get("specificity_target"),
-                      "sensitivity": test["sensitivity"], "icbhi_score": test.get("icbhi_score"),
-                      "cv_auroc_mean": cv["auroc_mean"], "cv_auroc_std": cv["auroc_std"],
-                      "seconds": round(time.monotonic() - started, 1)}
-        r = rows[name]
+        r = {"overrides": overrides, "auroc": test["auroc"],
+             "auroc_ci": [test["auroc_ci_low"], test["auroc_ci_high"]],
+             "specificity": test["specificity"], "specificity_target": test.get("specificity_target"),
+             "sensitivity": test["sensitivity"], "icbhi_score": test.get("icbhi_score"),
+             "cv_auroc_mean": cv["auroc_mean"], "cv_auroc_std": cv["auroc_std"],
+             "seconds": round(time.monotonic() - started, 1)}
         target = f"{r['specificity_target']:.2f}" if r["specificity_target"] else "-"
         print(f"{name:<20} {r['auroc']:7.3f} [{r['auroc_ci'][0]:.3f}, {r['auroc_ci'][1]:.3f}] "
               f"{r['specificity']:6.3f} {target:>6} {r['sensitivity']:6.3f} "
               f"{r['cv_auroc_mean']:7.3f} ± {r['cv_auroc_std']:.3f} {r['seconds']:5.0f}s", flush=True)
-    out = ROOT / "benchmarks" / f"ablation_{study}.json"
-    found = json.loads(out.read_text()) if out.is_file() else {}
-    out.write_text(json.dumps({**found, **rows}, indent=2) + "\n")
+        # written after each variant: an interrupted run keeps what it measured
+        out = ROOT / "benchmarks" / f"ablation_{study}.json"
+        found = json.loads(out.read_text()) if out.is_file() else {}
+        out.write_text(json.dumps({**found, name: r}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
