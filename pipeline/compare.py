@@ -27,8 +27,11 @@ import pandas as pd
 import typer
 from scipy.stats import norm
 
+from pipeline import plots
 from pipeline.errors import PipelineError
+from pipeline.html_page import escape, grid, img, page, write_text
 from pipeline.io import write_csv
+from pipeline.metrics import roc_table
 from pipeline.params import load_params, lookup
 
 WORKSPACE = "workspace"
@@ -328,6 +331,24 @@ def roc_pairs(rev_a: str, rev_b: str, studies: list[str]) -> dict[str, tuple[pd.
     return pairs
 
 
+def comparison_html(results: list[dict], pairs: dict, rev_a: str, rev_b: str) -> str:
+    """The compare table and, per study with labels, A's and B's ROC curves on one axes."""
+    rows = [cells(r) for res in results for r in res["rows"]]
+    notes = "".join(f"<li>{escape(res['study'])}: {escape(res['note'])}</li>" for res in results)
+    figures = []
+    for study, (a, b) in pairs.items():
+        curves = {}
+        for label, frame in ((f"A {rev_a}", a), (f"B {rev_b}", b)):
+            abnormal = (frame["label"] != 0).astype(int)
+            curves[label] = (roc_table(abnormal, frame["score"]),
+                             point(LABELLED[0], frame))
+        figures.append(img(plots.roc_overlay(curves, f"{study}: ROC, A vs B"), f"{study} ROC"))
+    table = grid(HEADER, rows) if rows else ""
+    return (f"<h2>Against {escape(rev_a)}</h2><p>A = {escape(rev_a)}, B = {escape(rev_b)}; change = "
+            f"B - A; 95% intervals from a paired bootstrap.</p>{table}"
+            f"<ul>{notes}</ul><div class='figs'>{''.join(figures)}</div>")
+
+
 def config(params: dict) -> dict:
     return {"bootstrap": int(lookup(params, "compare.bootstrap")),
             "seed": int(lookup(params, "compare.seed")), "level": float(lookup(params, "compare.level"))}
@@ -348,9 +369,7 @@ def command(
     results = compare(a, b, list(STUDIES), config(load_params()))
     render = to_json if as_json else to_markdown if md else to_text
     typer.echo(render(results, a, b), nl=False)
-    if html is not None:  # the report's page builder (imported here: it imports this module)
-        from pipeline.stages.report import comparison_html, page, write_text
-
+    if html is not None:
         body = comparison_html(results, roc_pairs(a, b, list(STUDIES)), a, b)
         write_text(html, page(f"{b} against {a}", body))
         typer.echo(f"compare: page -> {html}", err=True)

@@ -65,9 +65,9 @@ class Study:
     bootstrap_group: str | None = None
     goal: str = ""  # what the headline metric is measured against, for the report's summary
     shared: Mapping[str, str] = field(default_factory=dict)  # section -> its dotted params key
-    # the evaluate stage's study-specific part: (study, params, figure folder) -> metrics to
-    # add to metrics/<study>.json; it writes its own figures (see pipeline/evaluations.py)
-    evaluation: Callable[[Study, dict, Path], dict] | None = None
+    # the evaluate stage's study-specific part, named here and resolved by that stage (a name,
+    # so that the study registry does not import the hooks): ``pipeline.evaluations.<name>``
+    evaluation: str | None = None
     thresholded: bool = True  # False: no calibrate stage; evaluate runs `evaluation` alone
     semi_method: str | None = None  # semi-supervised method (pipeline/semi.py); train labels -1 = hidden
     # cross-validated: one model per fold of the split manifest (``<name>/folds/<k>``), pooled
@@ -423,18 +423,6 @@ def load_sines(splits: list[str], params: dict | None = None, partition: str = "
     return out
 
 
-def _evaluation(name: str) -> Callable[[Study, dict, Path], dict]:
-    """The hook ``pipeline.evaluations.<name>``, imported when it runs (it needs torch and
-    sklearn, which stages that only look a study up should not pay for)."""
-
-    def run(study: Study, params: dict, figure_dir: Path) -> dict:
-        from pipeline import evaluations
-
-        return getattr(evaluations, name)(study, params, figure_dir)
-
-    return run
-
-
 STUDIES: dict[str, Study] = {
     s.name: s
     for s in (
@@ -481,7 +469,7 @@ STUDIES: dict[str, Study] = {
         Study(
             name="mnist_ae", dataset="mnist", root="mnist", objective="reconstruction",
             load=load_mnist_ae, model_inputs=lambda x: {}, unit="image",
-            evaluation=_evaluation("mnist_ae"), thresholded=False,
+            evaluation="mnist_ae", thresholded=False,
             goal="lower MSE per pixel; 5-NN digit accuracy on codes well above 0.1 (chance)",
             title="MNIST: convolutional autoencoder (the notes' table), latent space and reconstructions",
             headline=("test.mse", "test.bce", "test.latent_knn_accuracy", "latent", "n_train_images",
@@ -499,7 +487,7 @@ STUDIES: dict[str, Study] = {
         Study(
             name="mnist_novelty", dataset="mnist", root="mnist.novelty", objective="reconstruction",
             load=load_mnist_novelty, model_inputs=lambda x: {}, unit="image", group_column="digit",
-            evaluation=_evaluation("mnist_novelty"), goal="AUROC > 0.5 for flagging the unseen digit",
+            evaluation="mnist_novelty", goal="AUROC > 0.5 for flagging the unseen digit",
             title="MNIST novelty: autoencoder trained on all digits but one; the unseen digit is the anomaly",
             headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.pauc",
                       "test.sensitivity", "test.specificity", "test.f1"),
@@ -516,7 +504,7 @@ STUDIES: dict[str, Study] = {
         Study(
             name="sines_ae", dataset="sines", root="sines", objective="reconstruction",
             load=load_sines, model_inputs=lambda x: {}, unit="series", type_columns=("anomaly_type",),
-            group_column="anomaly_type", evaluation=_evaluation("sines"),
+            group_column="anomaly_type", evaluation="sines",
             goal="AUROC near 1: every anomaly type is sized to be visible",
             title="Synthetic sines: Conv1D autoencoder (5,217 parameters) trained on normal series only",
             headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.pauc",

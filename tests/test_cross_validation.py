@@ -12,7 +12,8 @@ from pipeline.errors import PipelineError
 from pipeline.grouping import grouped_folds
 from pipeline.objectives import OBJECTIVES, Reconstruction
 from pipeline.stages.download import download
-from pipeline.stages.split import UNUSED, anomaly_folds, fold_partitions, partition_audit
+from pipeline.splitting import UNUSED, fold_partitions, partition_audit
+from pipeline.stages.split import anomaly_folds
 
 PERCENTILE = {"method": "percentile", "percentile": 90, "aggregate": "mean"}
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline.stages.download import download
-from pipeline.stages.split import UNUSED, anomaly_folds, anomaly_split, audit, partition_audit
+from pipeline.splitting import UNUSED, audit, partition_audit
+from pipeline.stages.split import anomaly_folds, anomaly_split
 from tests.conftest import SHARED_DATASETS
 
 pytestmark = [

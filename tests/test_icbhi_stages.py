@@ -22,7 +22,9 @@ from pipeline.stages import calibrate, download, evaluate, features, split, trai
 from pipeline.calibration import calibrate as calibrate_scores
 from pipeline.objectives import Classification
 from pipeline.stages.features import cycle_features
-from pipeline.stages.split import audit, hold_out_groups, patient_split
+from pipeline.grouping import hold_out_groups
+from pipeline.splitting import audit
+from pipeline.stages.split import patient_split
 
 FEATURES = {"sample_rate": 4000, "cycle_s": 1.0, "pad_mode": "repeat", "min_cycle_s": 0.8,
             "n_mels": 16, "n_fft": 128, "hop_length": 64, "fmin": 50.0, "fmax": None,

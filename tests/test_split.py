@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.stages.download import download
-from pipeline.stages.split import anomaly_split, audit, connected_groups, share_out
+from pipeline.splitting import audit, connected_groups, share_out
+from pipeline.stages.split import anomaly_split
 
 
 def test_connected_groups_follow_chains_of_shared_values():

@@ -31,7 +31,7 @@ import pandas as pd
 import typer
 from sklearn.metrics import classification_report
 
-from pipeline import plots
+from pipeline import evaluations, plots
 from pipeline.classification_metrics import per_group_metrics
 from pipeline.compare import write_unit_scores
 from pipeline.cross_validation import fold_summary, pool, spread
@@ -112,7 +112,8 @@ def with_evaluation(spec: Study, params: dict, metrics: dict | None = None) -> d
     merged = dict(metrics or {})
     if spec.evaluation is None:
         return merged
-    for key, value in spec.evaluation(spec, params, Path("reports") / spec.name).items():
+    hook = getattr(evaluations, spec.evaluation)
+    for key, value in hook(spec, params, Path("reports") / spec.name).items():
         both = isinstance(value, dict) and isinstance(merged.get(key), dict)
         merged[key] = {**merged[key], **value} if both else value
     return merged

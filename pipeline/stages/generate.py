@@ -23,7 +23,7 @@ from pipeline.datasets.sines import generate_sines
 from pipeline.errors import PipelineError
 from pipeline.io import write_json, write_npz, write_parquet
 from pipeline.params import load_params, lookup
-from pipeline.stages.split import audit
+from pipeline.splitting import audit
 
 log = logging.getLogger(__name__)
 

@@ -13,27 +13,23 @@ study appears here with no new report code.
 
 from __future__ import annotations
 
-import base64
-import html
 import logging
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from pipeline import compare, plots
+from pipeline import compare
 from pipeline.datasets import DATASETS
 from pipeline.errors import PipelineError
-from pipeline.io import atomic_path, read_json
-from pipeline.metrics import roc_table
+from pipeline.html_page import collapsed, escape, figure_html, fmt, grid, kv_table, page, write_text
+from pipeline.io import read_json
 from pipeline.params import load_params, lookup
 from pipeline.studies import SEMI_STUDY, STUDIES, Study
 
 log = logging.getLogger(__name__)
 REPORTS = Path("reports")
-_SCHEME = re.compile(r"https?://")
 DATASET_SECTIONS = ("generate", "features", "split")  # params shared by a dataset's studies
 STUDY_SECTIONS = ("unseen_digit", "model", "train", "calibrate", "evaluate")
 # figures a reader looks at first, in this order; a study's own figures follow
@@ -50,12 +46,6 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
         elif isinstance(value, (int, float, str, bool)):
             flat[name] = value
     return flat
-
-
-def fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _sections(study: Study, params: dict, names: tuple[str, ...]) -> dict:
@@ -176,113 +166,49 @@ def model_card(e: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------- html
-CSS = """body{font-family:system-ui,sans-serif;max-width:78rem;margin:1.5rem auto;padding:0 1rem;
-color:#222;line-height:1.35}table{border-collapse:collapse;margin:.5rem 0 1rem}
-td,th{border:1px solid #ccc;padding:.2rem .6rem;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.figs{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-start}
-.figs img{max-width:37rem;max-height:30rem;border:1px solid #eee}.figs img.wide{max-width:100%;
-max-height:none}section.dataset{border-top:3px solid #bbb;margin-top:2rem}
-section.study{border-top:1px solid #ddd;margin-top:1.2rem}details{margin:.4rem 0}
-summary{cursor:pointer;color:#345}code{background:#f6f6f6}.muted{color:#666}"""
-
-
-def _text(value: Any) -> str:
-    """Escaped text with URL schemes dropped, so nothing in the page links out."""
-    return html.escape(_SCHEME.sub("", str(value)))
-
-
-def _table(rows: dict) -> str:
-    body = "".join(f"<tr><td>{_text(k)}</td><td class='num'>{_text(fmt(v))}</td></tr>"
-                   for k, v in rows.items())
-    return f"<table><tr><th>name</th><th>value</th></tr>{body}</table>"
-
-
-def _grid(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{_text(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_text(fmt(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _img(png: bytes, alt: str, wide: bool = False) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    cls = " class='wide'" if wide else ""
-    return f'<img{cls} alt="{_text(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _figure(path: Path) -> str:
-    png = path.read_bytes()
-    width = int.from_bytes(png[16:20], "big")  # the PNG header's width field
-    return _img(png, path.stem, wide=width > 900)
-
-
-def _details(summary: str, body: str) -> str:
-    return f"<details><summary>{_text(summary)}</summary>{body}</details>"
-
-
 def audit_html(audit: dict) -> str:
     """Split counts as one row per split, then the leak checks."""
     counts = audit["counts"]
     columns = list(dict.fromkeys(k for c in counts.values() for k in c))
-    grid = _grid(["split", *columns], [[s, *(c.get(k, "") for k in columns)]
+    table = grid(["split", *columns], [[s, *(c.get(k, "") for k in columns)]
                                        for s, c in counts.items()])
     checks = {k: v for k, v in flatten(audit).items()
               if not k.startswith(("counts.", "counts_by_class.", "download."))}
-    return grid + _table(checks)
+    return table + kv_table(checks)
 
 
 def study_html(e: dict) -> str:
     study = e["study"]
-    parts = [f"<section class='study' id='{_text(study.name)}'><h3>{_text(study.name)}</h3>",
-             f"<p>{_text(study.title)}</p>",
-             "<div class='figs'>" + "".join(_figure(f) for f in e["figures"]) + "</div>",
-             "<h4>Headline test metrics</h4>" + _table(e["headline"])]
+    parts = [f"<section class='study' id='{escape(study.name)}'><h3>{escape(study.name)}</h3>",
+             f"<p>{escape(study.title)}</p>",
+             "<div class='figs'>" + "".join(figure_html(f) for f in e["figures"]) + "</div>",
+             "<h4>Headline test metrics</h4>" + kv_table(e["headline"])]
     if e["data"]:
-        parts.append(f"<p><b>Units this study used:</b> {_text(data_summary(e['data']))} "
+        parts.append(f"<p><b>Units this study used:</b> {escape(data_summary(e['data']))} "
                      "<span class='muted'>(after its own selection from the dataset split)"
                      "</span></p>")
     params = flatten(e["params"])
     if e["calibration"]:
         params.update(flatten(e["calibration"], "calibrated."))
-    parts.append(_details("Study params and calibration", _table(params)))
-    parts.append(_details("Every test metric", _table(e["metrics"])))
+    parts.append(collapsed("Study params and calibration", kv_table(params)))
+    parts.append(collapsed("Every test metric", kv_table(e["metrics"])))
     parts.append("<h4>Known limitations</h4><ul>"
-                 + "".join(f"<li>{_text(t)}</li>" for t in study.limitations) + "</ul></section>")
+                 + "".join(f"<li>{escape(t)}</li>" for t in study.limitations) + "</ul></section>")
     return "".join(parts)
 
 
 def dataset_html(name: str, entries: list[dict]) -> str:
     """One dataset: its citation, split audit and shared params once, then its studies."""
     first = entries[0]
-    parts = [f"<section class='dataset'><h2>Dataset: {_text(name)}</h2>"]
+    parts = [f"<section class='dataset'><h2>Dataset: {escape(name)}</h2>"]
     if first["dataset"] is not None:
-        parts.append(f"<p><b>Data:</b> {_text(first['dataset'].citation)}</p>")
+        parts.append(f"<p><b>Data:</b> {escape(first['dataset'].citation)}</p>")
     body = audit_html(first["audit"]) if first["audit"] else "<p>no split audit</p>"
-    body += "<h4>Dataset params</h4>" + _table(flatten(first["dataset_params"]))
-    parts.append(_details(f"Split audit and dataset params ({name}; counts before each "
+    body += "<h4>Dataset params</h4>" + kv_table(flatten(first["dataset_params"]))
+    parts.append(collapsed(f"Split audit and dataset params ({name}; counts before each "
                           "study's own selection)", body))
     parts += [study_html(e) for e in entries]
     return "".join(parts) + "</section>"
-
-
-def comparison_html(results: list[dict], pairs: dict, rev_a: str, rev_b: str) -> str:
-    """The compare table and, per study with labels, A's and B's ROC curves on one axes."""
-    rows = [compare.cells(r) for res in results for r in res["rows"]]
-    notes = "".join(f"<li>{_text(res['study'])}: {_text(res['note'])}</li>" for res in results)
-    figures = []
-    for study, (a, b) in pairs.items():
-        curves = {}
-        for label, frame in ((f"A {rev_a}", a), (f"B {rev_b}", b)):
-            abnormal = (frame["label"] != 0).astype(int)
-            curves[label] = (roc_table(abnormal, frame["score"]),
-                             compare.point(compare.LABELLED[0], frame))
-        figures.append(_img(plots.roc_overlay(curves, f"{study}: ROC, A vs B"), f"{study} ROC"))
-    table = _grid(compare.HEADER, rows) if rows else ""
-    return (f"<h2>Against {_text(rev_a)}</h2><p>A = {_text(rev_a)}, B = {_text(rev_b)}; change = "
-            f"B - A; 95% intervals from a paired bootstrap.</p>{table}"
-            f"<ul>{notes}</ul><div class='figs'>{''.join(figures)}</div>")
 
 
 SEMI_HEADER = ["method", "labelled share", "AUROC", "95% interval", "ICBHI score", "sensitivity",
@@ -322,9 +248,9 @@ def semi_html(semi: dict) -> str:
              "<p>Test AUROC of each method with a share of the training patients labelled "
              "(intervals: 95% patient-cluster bootstrap).</p>"]
     if figure.is_file():
-        parts.append("<div class='figs'>" + _figure(figure) + "</div>")
-    parts.append(_grid(SEMI_HEADER, semi_rows(semi)))
-    parts.append("<ul>" + "".join(f"<li>{_text(line)}</li>" for line in semi_gap_lines(semi)) + "</ul>")
+        parts.append("<div class='figs'>" + figure_html(figure) + "</div>")
+    parts.append(grid(SEMI_HEADER, semi_rows(semi)))
+    parts.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in semi_gap_lines(semi)) + "</ul>")
     return "".join(parts) + "</section>"
 
 
@@ -335,31 +261,21 @@ def semi_markdown(semi: dict) -> list[str]:
     return lines + [""] + semi_gap_lines(semi)
 
 
-def page(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_text(title)}"
-            f"</title><style>{CSS}</style></head><body><h1>{_text(title)}</h1>{body}</body></html>\n")
-
-
 def index_html(entries: list[dict], comparison: str = "", semi: dict | None = None) -> str:
     by_dataset: dict[str, list[dict]] = {}
     for e in entries:
         by_dataset.setdefault(e["study"].dataset, []).append(e)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{_text(c)}</td>" if i else
-                         f"<td><a href='#{_text(c)}'>{_text(c)}</a></td>"
+        "<tr>" + "".join(f"<td>{escape(c)}</td>" if i else
+                         f"<td><a href='#{escape(c)}'>{escape(c)}</a></td>"
                          for i, c in enumerate(row)) + "</tr>"
         for row in summary_rows(entries))
-    head = "".join(f"<th>{_text(h)}</th>" for h in SUMMARY_HEADER)
+    head = "".join(f"<th>{escape(h)}</th>" for h in SUMMARY_HEADER)
     summary = f"<table><tr>{head}</tr>{rows}</table>"
     body = "".join(dataset_html(name, part) for name, part in by_dataset.items())
     if semi is not None:
         body += semi_html(semi)
     return page("Studies report", summary + comparison + body)
-
-
-def write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 def _branch_comparison(params: dict) -> tuple[str, str]:
@@ -381,7 +297,7 @@ def _branch_comparison(params: dict) -> tuple[str, str]:
     results = compare.compare(baseline, compare.WORKSPACE, studies, compare.config(params))
     pairs = compare.roc_pairs(baseline, compare.WORKSPACE, studies)
     return (compare.to_markdown(results, baseline, compare.WORKSPACE),
-            comparison_html(results, pairs, baseline, compare.WORKSPACE))
+            compare.comparison_html(results, pairs, baseline, compare.WORKSPACE))
 
 
 def report(params: dict) -> list[dict]:
