@@ -30,9 +30,10 @@ from typing import Any
 import typer
 import yaml
 
+from pipeline import paths
 from pipeline.errors import PipelineError
 
-METRICS_DIR = "metrics"
+METRICS_DIR = paths.METRICS.as_posix()  # a git pathspec
 LOCK_FILE = "dvc.lock"
 
 

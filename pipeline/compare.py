@@ -27,7 +27,7 @@ import pandas as pd
 import typer
 from scipy.stats import norm
 
-from pipeline import plots
+from pipeline import paths, plots
 from pipeline.errors import PipelineError
 from pipeline.html_page import escape, grid, img, page, write_text
 from pipeline.io import write_csv
@@ -42,7 +42,7 @@ _CHUNK = 200  # bootstrap resamples weighed at once (memory: chunk x units float
 
 # ---------------------------------------------------------------- per-unit scores
 def scores_path(study: str) -> Path:
-    return Path("metrics") / study / SCORES
+    return paths.METRICS / study / SCORES
 
 
 def write_unit_scores(study: str, frame: pd.DataFrame) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import paths
 from pipeline.audio import read_audio_info
 from pipeline.datasets.icbhi import LABEL4, drop_reason, parse_annotations
 from pipeline.datasets.mnist import novelty_split, stratified_holdout
@@ -29,9 +30,6 @@ from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.features.mfcc_windows import MFCCWindows, recording_features
 from pipeline.params import load_params, lookup
 
-FEATURES = Path("data/features")
-SPLITS = Path("data/splits")
-RECORDS = Path("data/records")
 
 
 @dataclass
@@ -92,9 +90,9 @@ class Study:
             raise PipelineError(f"{self.name} is not cross-validated: it has no folds")
         return replace(self, name=f"{self.name}/folds/{k}", partition=f"fold{k}")
 
-    def fold_dir(self, root: str) -> Path:
+    def fold_dir(self, root: Path) -> Path:
         """``<root>/<name>/folds``: where the folds' models or scores live."""
-        return Path(root) / self.name / "folds"
+        return root / self.name / "folds"
 
     def key(self, section: str) -> str:
         if section in self.shared:
@@ -106,7 +104,7 @@ class Study:
 
     @property
     def model_dir(self) -> Path:
-        return Path("models") / self.name
+        return paths.MODELS / self.name
 
 
 def partition_column(path: Path, partition: str, columns: list[str]) -> pd.DataFrame:
@@ -124,10 +122,10 @@ def partition_column(path: Path, partition: str, columns: list[str]) -> pd.DataF
 
 
 def _load_hls(splits: list[str], params: dict, partition: str) -> dict[str, Samples]:
-    features = pd.read_parquet(FEATURES / "hls-cmds.parquet")
-    manifest = partition_column(SPLITS / "hls-cmds.parquet", partition, ["record", "group"])
+    features = pd.read_parquet(paths.FEATURES / "hls-cmds.parquet")
+    manifest = partition_column(paths.split_manifest("hls-cmds"), partition, ["record", "group"])
     records = pd.read_parquet(
-        RECORDS / "hls-cmds.parquet", columns=["record", "kind", "heart_type", "lung_type", "label"]
+        paths.records("hls-cmds"), columns=["record", "kind", "heart_type", "lung_type", "label"]
     )
     table = features.merge(manifest, on="record").merge(records, on="record")
     columns = [c for c in features.columns if c.startswith("f")]
@@ -195,13 +193,13 @@ def icbhi_labels(index: pd.DataFrame, task: str) -> tuple[np.ndarray, tuple[str,
 
 
 def _load_icbhi(splits: list[str], params: dict, partition: str) -> dict[str, Samples]:
-    index = pd.read_parquet(FEATURES / "icbhi.parquet")
-    x = _indexed_array(FEATURES / "icbhi.npz", index["row"], "pipeline features icbhi")
-    manifest = partition_column(SPLITS / "icbhi.parquet", partition, ["cycle_id"])
+    index = pd.read_parquet(paths.FEATURES / "icbhi.parquet")
+    x = _indexed_array(paths.FEATURES / "icbhi.npz", index["row"], "pipeline features icbhi")
+    manifest = partition_column(paths.split_manifest("icbhi"), partition, ["cycle_id"])
     split = index["cycle_id"].map(manifest.set_index("cycle_id")["split"])
     if split.isna().any():
         raise PipelineError(f"{int(split.isna().sum())} cycle(s) with features are in no split "
-                            "(re-run `pipeline split icbhi`)", SPLITS / "icbhi.parquet")
+                            "(re-run `pipeline split icbhi`)", paths.split_manifest("icbhi"))
     y, classes = icbhi_labels(index, lookup(params, "icbhi.task"))
     out = {}
     for name in splits:
@@ -341,14 +339,14 @@ def _given(params: dict | None) -> dict:
 
 
 def _mnist_table() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    manifest = pd.read_parquet(SPLITS / "mnist.parquet")
-    with np.load(FEATURES / "mnist.npz") as arrays:
+    manifest = pd.read_parquet(paths.split_manifest("mnist"))
+    with np.load(paths.FEATURES / "mnist.npz") as arrays:
         images = {name: arrays[f"{name}_images"] for name in ("train", "test")}
     for name, array in images.items():
         rows = manifest[manifest["set"] == name]
         if len(rows) != len(array) or rows["index"].max() >= len(array):
             raise PipelineError(f"{len(rows)} {name} images in the manifest, {len(array)} in the "
-                                "features (re-run `pipeline split mnist`)", SPLITS / "mnist.parquet")
+                                "features (re-run `pipeline split mnist`)", paths.split_manifest("mnist"))
     return manifest, images
 
 
@@ -412,8 +410,8 @@ def load_mnist_novelty(splits: list[str], params: dict | None = None, partition:
 def load_sines(splits: list[str], params: dict | None = None, partition: str = "split"
                ) -> dict[str, Samples]:
     """Generated series (N, 1, length); label 1 = abnormal, ``anomaly_type`` names the fault."""
-    manifest = pd.read_parquet(SPLITS / "sines.parquet")
-    x = _indexed_array(FEATURES / "sines.npz", manifest["series"], "pipeline generate sines")
+    manifest = pd.read_parquet(paths.split_manifest("sines"))
+    x = _indexed_array(paths.FEATURES / "sines.npz", manifest["series"], "pipeline generate sines")
     out = {}
     for split in splits:
         rows = manifest[manifest["split"] == split].reset_index(drop=True)

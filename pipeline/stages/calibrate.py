@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import typer
 
+from pipeline import paths
 from pipeline.calibration import calibrate
 from pipeline.io import write_json
 from pipeline.params import load_params
@@ -17,6 +17,6 @@ from pipeline.studies import get_study
 def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
     """Calibrate STUDY's decision threshold on its validation scores."""
     spec = get_study(study)
-    val_scores = pd.read_parquet(Path("data/scores") / study / "val.parquet")
+    val_scores = pd.read_parquet(paths.SCORES / study / "val.parquet")
     cfg = spec.params(load_params(), "calibrate")
     write_json(spec.model_dir / "threshold.json", calibrate(val_scores, cfg), digits=None)

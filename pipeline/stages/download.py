@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
+from pipeline import paths
 from pipeline.audio import read_audio
 from pipeline.datasets import get_dataset
 from pipeline.errors import PipelineError
@@ -71,7 +72,7 @@ def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds
     params = load_params()
     local = lookup(params, "download.local_copy")
     download(
-        dataset, Path("data/raw") / dataset, Path("data/records") / f"{dataset}.parquet",
+        dataset, paths.RAW / dataset, paths.records(dataset),
         None if local is None else Path(local),
-        report_path=Path("reports/download") / f"{dataset}.json",
+        report_path=paths.download_report(dataset),
     )

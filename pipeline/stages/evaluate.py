@@ -24,14 +24,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import typer
 from sklearn.metrics import classification_report
 
-from pipeline import evaluations, plots
+from pipeline import evaluations, paths, plots
 from pipeline.classification_metrics import per_group_metrics
 from pipeline.compare import write_unit_scores
 from pipeline.cross_validation import fold_summary, pool, spread
@@ -113,7 +112,7 @@ def with_evaluation(spec: Study, params: dict, metrics: dict | None = None) -> d
     if spec.evaluation is None:
         return merged
     hook = getattr(evaluations, spec.evaluation)
-    for key, value in hook(spec, params, Path("reports") / spec.name).items():
+    for key, value in hook(spec, params, paths.REPORTS / spec.name).items():
         both = isinstance(value, dict) and isinstance(merged.get(key), dict)
         merged[key] = {**merged[key], **value} if both else value
     return merged
@@ -121,8 +120,8 @@ def with_evaluation(spec: Study, params: dict, metrics: dict | None = None) -> d
 
 def write_metrics(study: Study, metrics: dict) -> None:
     """The headline numbers to ``metrics/<study>.json``, everything to ``details.json``."""
-    write_json(Path("metrics") / study.name / "details.json", metrics)
-    write_json(Path("metrics") / f"{study.name}.json", headline(study, metrics))
+    write_json(paths.METRICS / study.name / "details.json", metrics)
+    write_json(paths.headline_metrics(study.name), headline(study, metrics))
 
 
 @dataclass
@@ -153,7 +152,7 @@ def fold_numbers(spec: Study) -> list[int]:
     """The folds of the study's split manifest (its fold columns)."""
     import pyarrow.parquet as pq
 
-    manifest = Path("data/splits") / f"{spec.dataset}.parquet"
+    manifest = paths.split_manifest(spec.dataset)
     names = pq.read_schema(manifest).names
     folds = sorted(int(c[4:]) for c in names if c.startswith("fold") and c[4:].isdigit())
     if not folds:
@@ -168,7 +167,7 @@ def out_of_fold(spec: Study, params: dict) -> TestScores:
     classes: set[tuple[str, ...]] = set()
     for k in fold_numbers(spec):
         fold = spec.fold(k)
-        found = [Path("data/scores") / fold.name / f"{split}.parquet" for split in ("val", "test")]
+        found = [paths.SCORES / fold.name / f"{split}.parquet" for split in ("val", "test")]
         for path in [*found, fold.model_dir / "model.pt"]:
             if not path.is_file():
                 raise PipelineError(f"fold {k} has not been trained (run `pipeline train "
@@ -177,7 +176,7 @@ def out_of_fold(spec: Study, params: dict) -> TestScores:
         classes.add(tuple(load_checkpoint(fold.model_dir / "model.pt")[1]["classes"]))
     if len(classes) != 1:
         raise PipelineError(f"the folds were trained for different classes {sorted(classes)} "
-                            "(re-run `dvc repro`)", spec.fold_dir("models"))
+                            "(re-run `dvc repro`)", spec.fold_dir(paths.MODELS))
     objective = spec.make_objective()
     pooled = pool(scores, spec.params(params, "calibrate"), objective)
     log.info("%s: %d folds pooled, %d test %s scored out of fold", spec.name, len(scores),
@@ -211,9 +210,9 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     metrics.update(scored.extra, data=scored.counts)
     y, predicted = units["label"].to_numpy().astype(int), scored.objective.decide(units, calibration)
     abnormal = units.assign(label=(y != 0).astype(int))
-    plot_dir, figure_dir = Path("metrics") / study, Path("reports") / study
+    plot_dir, figure_dir = paths.METRICS / study, paths.REPORTS / study
     roc = roc_table(abnormal["label"], abnormal["score"])
-    write_parquet(Path("data/scores") / study / "test.parquet", samples)
+    write_parquet(paths.SCORES / study / "test.parquet", samples)
     write_unit_scores(study, units.assign(
         predicted=predicted, group=units[spec.bootstrap_group] if spec.bootstrap_group else pd.NA))
     write_json(plot_dir / "roc.json", {"roc": roc.to_dict(orient="records")})

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from pipeline import paths
 from pipeline.datasets.mnist import read_mnist
 from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mel_chunks, cycle_log_mels
@@ -28,7 +29,6 @@ from pipeline.io import npz_row_writer, write_npz, write_parquet
 from pipeline.params import load_params, lookup
 from pipeline.progress import bar as progress_bar
 
-FEATURES = Path("data/features")
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def cycle_features(records: pd.DataFrame, raw_dir: Path,
 def _hls(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
     cfg = MFCCWindows(**lookup(params, "features"))
     table = mfcc_window_table(records, raw_dir, cfg)
-    write_parquet(FEATURES / f"{dataset}.parquet", table)
+    write_parquet(paths.FEATURES / f"{dataset}.parquet", table)
     log.info("%s: %d windows x %d features", dataset, len(table), table.shape[1] - 3)
 
 
@@ -96,10 +96,10 @@ def _icbhi(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> 
     kept = kept_cycles(records, cfg)
     shape = (len(kept), 1, cfg.n_mels, cfg.frames)
     # chunk by chunk to disk: memory stays flat in the number of recordings
-    with npz_row_writer(FEATURES / f"{dataset}.npz", "x", shape) as write:
+    with npz_row_writer(paths.FEATURES / f"{dataset}.npz", "x", shape) as write:
         for positions, x in cycle_log_mel_chunks(kept, raw_dir, **_cycle_settings(cfg)):
             write(positions, x)
-    write_parquet(FEATURES / f"{dataset}.parquet", cycle_index(kept))
+    write_parquet(paths.FEATURES / f"{dataset}.parquet", cycle_index(kept))
     log.info("%s: %d cycles -> log-mels %s (%d Hz, %g s, pad %s)", dataset, len(kept),
              shape, cfg.sample_rate, cfg.cycle_s, cfg.pad_mode)
 
@@ -120,7 +120,7 @@ def _mnist(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> 
     if settings:
         raise PipelineError(f"mnist.features takes no settings, got {sorted(settings)}")
     arrays = mnist_arrays(records, raw_dir)
-    write_npz(FEATURES / f"{dataset}.npz", **arrays)
+    write_npz(paths.FEATURES / f"{dataset}.npz", **arrays)
     log.info("%s: %d train + %d test images", dataset, len(arrays["train_images"]),
              len(arrays["test_images"]))
 
@@ -132,5 +132,5 @@ def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds
     """Extract DATASET's features into data/features/."""
     if dataset not in EXTRACTORS:
         raise typer.BadParameter(f"no feature extractor for dataset {dataset!r}")
-    records = pd.read_parquet(Path("data/records") / f"{dataset}.parquet")
-    EXTRACTORS[dataset](dataset, records, Path("data/raw") / dataset, load_params())
+    records = pd.read_parquet(paths.records(dataset))
+    EXTRACTORS[dataset](dataset, records, paths.RAW / dataset, load_params())

@@ -13,12 +13,12 @@ Draws the series with ``pipeline.datasets.sines.generate_sines`` from ``sines.ge
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import typer
 
+from pipeline import paths
 from pipeline.datasets.sines import generate_sines
 from pipeline.errors import PipelineError
 from pipeline.io import write_json, write_npz, write_parquet
@@ -55,8 +55,8 @@ def command(dataset: str = typer.Argument(..., help="synthetic dataset name: sin
     if dataset != "sines":
         raise typer.BadParameter(f"no generator for dataset {dataset!r}")
     x, table, report = sines_data(lookup(load_params(), "sines.generate"))
-    write_npz(Path("data/features") / f"{dataset}.npz", x=x)
-    write_parquet(Path("data/features") / f"{dataset}.parquet", table)
-    write_parquet(Path("data/splits") / f"{dataset}.parquet", table)
-    write_json(Path("reports/audit") / f"{dataset}.json", report)
+    write_npz(paths.FEATURES / f"{dataset}.npz", x=x)
+    write_parquet(paths.FEATURES / f"{dataset}.parquet", table)
+    write_parquet(paths.split_manifest(dataset), table)
+    write_json(paths.audit_report(dataset), report)
     log.info("%s: %d series of %d samples, split %s", dataset, len(x), x.shape[-1], report["counts"])

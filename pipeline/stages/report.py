@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from pipeline import compare
+from pipeline import compare, paths
 from pipeline.datasets import DATASETS
 from pipeline.errors import PipelineError
 from pipeline.html_page import collapsed, escape, figure_html, fmt, grid, kv_table, page, write_text
@@ -29,7 +29,6 @@ from pipeline.params import load_params, lookup
 from pipeline.studies import SEMI_STUDY, STUDIES, Study
 
 log = logging.getLogger(__name__)
-REPORTS = Path("reports")
 DATASET_SECTIONS = ("generate", "features", "split")  # params shared by a dataset's studies
 STUDY_SECTIONS = ("unseen_digit", "model", "train", "calibrate", "evaluate")
 # figures a reader looks at first, in this order; a study's own figures follow
@@ -59,18 +58,18 @@ def _sections(study: Study, params: dict, names: tuple[str, ...]) -> dict:
 
 
 def _figures(study: Study) -> list[Path]:
-    found = {p.stem: p for p in (REPORTS / study.name).glob("*.png")}
+    found = {p.stem: p for p in (paths.REPORTS / study.name).glob("*.png")}
     first = [found.pop(name) for name in FIGURE_ORDER if name in found]
     return first + [found[name] for name in sorted(found)]
 
 
 def collect(study: Study, params: dict) -> dict | None:
     """Everything the report says about ``study``, or None if it has no metrics yet."""
-    headline_path = Path("metrics") / f"{study.name}.json"
-    details_path = Path("metrics") / study.name / "details.json"
+    headline_path = paths.headline_metrics(study.name)
+    details_path = paths.METRICS / study.name / "details.json"
     if not (headline_path.is_file() and details_path.is_file()):
         return None
-    audit_path = REPORTS / "audit" / f"{study.dataset}.json"
+    audit_path = paths.audit_report(study.dataset)
     threshold_path = study.model_dir / "threshold.json"
     details = read_json(details_path)
     return {
@@ -243,7 +242,7 @@ def semi_gap_lines(semi: dict) -> list[str]:
 
 def semi_html(semi: dict) -> str:
     """The semi-supervised grid: its curve, its table and the share of the gap closed."""
-    figure = REPORTS / SEMI_STUDY / "label_fraction.png"
+    figure = paths.REPORTS / SEMI_STUDY / "label_fraction.png"
     parts = ["<section class='dataset' id='icbhi_semi'><h2>ICBHI semi-supervised (icbhi_semi)</h2>",
              "<p>Test AUROC of each method with a share of the training patients labelled "
              "(intervals: 95% patient-cluster bootstrap).</p>"]
@@ -303,17 +302,17 @@ def _branch_comparison(params: dict) -> tuple[str, str]:
 def report(params: dict) -> list[dict]:
     entries = [e for s in STUDIES.values() if (e := collect(s, params)) is not None]
     markdown, comparison = _branch_comparison(params)
-    semi_path = Path("metrics") / f"{SEMI_STUDY}.json"
+    semi_path = paths.headline_metrics(SEMI_STUDY)
     semi = read_json(semi_path) if semi_path.is_file() else None
-    write_text(REPORTS / "index.html", index_html(entries, comparison, semi))
-    write_text(REPORTS / "summary.md", summary_markdown(entries, markdown, semi))
+    write_text(paths.REPORTS / "index.html", index_html(entries, comparison, semi))
+    write_text(paths.REPORTS / "summary.md", summary_markdown(entries, markdown, semi))
     for e in entries:
-        write_text(REPORTS / "model_cards" / f"{e['study'].name}.md", model_card(e))
+        write_text(paths.REPORTS / "model_cards" / f"{e['study'].name}.md", model_card(e))
     return entries
 
 
 def command() -> None:
     """Write reports/index.html, reports/summary.md and a model card per study."""
     entries = report(load_params())
-    typer.echo(f"report: {len(entries)} studies -> {REPORTS / 'index.html'}")
+    typer.echo(f"report: {len(entries)} studies -> {paths.REPORTS / 'index.html'}")
 

@@ -16,12 +16,11 @@ writes:
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline import plots
+from pipeline import paths, plots
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_csv, write_json
 from pipeline.metrics import draw_counts, resampled_aurocs
@@ -118,7 +117,7 @@ def label_audit(params: dict, fractions: list[float | int]) -> dict:
         }
         if any(entry["overlap"].values()):
             raise PipelineError(f"label fraction {fraction}: patients overlap {entry['overlap']} "
-                                "(the split or the label selection is broken)", "data/splits/icbhi.parquet")
+                                "(the split or the label selection is broken)", paths.split_manifest("icbhi"))
         audit["fractions"][str(fraction)] = entry
     return audit
 
@@ -133,8 +132,8 @@ def summarise(params: dict) -> tuple[dict, pd.DataFrame, dict]:
     for method in methods:
         for fraction in fractions:
             name = cell_name(method, spelt[fraction])
-            scores_path = Path("data/scores") / name / "test.parquet"
-            threshold_path = Path("models") / name / "threshold.json"
+            scores_path = paths.SCORES / name / "test.parquet"
+            threshold_path = paths.MODELS / name / "threshold.json"
             for path in (scores_path, threshold_path):
                 if not path.is_file():
                     raise PipelineError(f"missing: run `dvc repro` for the cell {name}", path)
@@ -158,7 +157,7 @@ def summarise(params: dict) -> tuple[dict, pd.DataFrame, dict]:
 def command() -> None:
     """Pool the semi-supervised grid: metrics, the label-fraction curve and the label audit."""
     metrics, curve, audit = summarise(load_params())
-    write_json(Path("reports/audit") / f"{SEMI_STUDY}.json", audit)
-    write_csv(Path("metrics") / SEMI_STUDY / "auroc_by_fraction.csv", curve)
-    plots.label_fraction_curve(metrics, Path("reports") / SEMI_STUDY / "label_fraction.png")
-    write_json(Path("metrics") / f"{SEMI_STUDY}.json", metrics)
+    write_json(paths.audit_report(SEMI_STUDY), audit)
+    write_csv(paths.METRICS / SEMI_STUDY / "auroc_by_fraction.csv", curve)
+    plots.label_fraction_curve(metrics, paths.REPORTS / SEMI_STUDY / "label_fraction.png")
+    write_json(paths.headline_metrics(SEMI_STUDY), metrics)

@@ -30,12 +30,12 @@ its own group; the manifest has one row per image (``image`` = ``<set>/<index>``
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import typer
 
+from pipeline import paths
 from pipeline.datasets.hls_cmds import SUBSETS
 from pipeline.datasets.icbhi import LABEL4
 from pipeline.datasets.mnist import N_CLASSES, stratified_holdout
@@ -167,7 +167,7 @@ def _patients_on_both_listed_sides(download_report: dict, manifest: pd.DataFrame
 
 
 def _split_hls(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
-    records = pd.read_parquet(Path("data/records") / f"{dataset}.parquet")
+    records = pd.read_parquet(paths.records(dataset))
     cfg = lookup(params, "split")
     group_by = tuple(cfg.get("group_by", GROUP_KEYS))
     if cfg["scheme"] == "kfold":
@@ -205,7 +205,7 @@ def patient_folds(index: pd.DataFrame, folds: int, val_fraction: float, seed: in
 
 
 def _split_icbhi(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
-    index = pd.read_parquet(Path("data/features") / f"{dataset}.parquet")
+    index = pd.read_parquet(paths.FEATURES / f"{dataset}.parquet")
     cfg = lookup(params, "icbhi.split")
     scheme, stratify = cfg["scheme"], cfg.get("stratify", "label4")
     test_fraction = cfg.get("test_fraction") if scheme == "grouped" else None
@@ -232,7 +232,7 @@ def _split_icbhi(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
         dataset=dataset, scheme=scheme, seed=cfg["seed"], stratify=stratify,
         val_fraction=cfg["val_fraction"], test_fraction=test_fraction,
         patients_on_both_listed_sides=_patients_on_both_listed_sides(
-            read_json(Path("reports/download") / f"{dataset}.json"), manifest, scheme
+            read_json(paths.download_report(dataset)), manifest, scheme
         ),
     )
     return manifest, report
@@ -261,7 +261,7 @@ def mnist_split(records: pd.DataFrame, n_val: int, seed: int) -> tuple[pd.DataFr
 
 
 def _split_mnist(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
-    records = pd.read_parquet(Path("data/records") / f"{dataset}.parquet")
+    records = pd.read_parquet(paths.records(dataset))
     cfg = lookup(params, "mnist.split")
     manifest, report = mnist_split(records, cfg["n_val"], cfg["seed"])
     report["dataset"] = dataset
@@ -276,8 +276,8 @@ def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds
     if dataset not in SCHEMES:
         raise typer.BadParameter(f"no split scheme for dataset {dataset!r}")
     manifest, report = SCHEMES[dataset](dataset, load_params())
-    found = read_json(Path("reports/download") / f"{dataset}.json")
+    found = read_json(paths.download_report(dataset))
     report["download"] = {k: v for k, v in found.items() if not isinstance(v, (dict, list))}
-    write_parquet(Path("data/splits") / f"{dataset}.parquet", manifest)
-    write_json(Path("reports/audit") / f"{dataset}.json", report)
+    write_parquet(paths.split_manifest(dataset), manifest)
+    write_json(paths.audit_report(dataset), report)
     log.info("%s split: %s", dataset, report["counts"])

@@ -10,14 +10,13 @@ also scores the fold's test units, ``test.parquet``, which evaluate pools.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import typer
 
-from pipeline import plots
+from pipeline import paths, plots
 from pipeline.io import write_csv, write_parquet
 from pipeline.models import build
 from pipeline.params import load_params
@@ -94,7 +93,7 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae"),
     model, history, scores, info = train(spec, load_params())
     save_checkpoint(spec.model_dir / "model.pt", info.pop("model_name"), info.pop("model_kwargs"),
                     model, **info)
-    write_csv(Path("metrics") / spec.name / "history.csv", history)
-    plots.training_curves(history, Path("reports") / spec.name / "training_curves.png", spec.name)
+    write_csv(paths.METRICS / spec.name / "history.csv", history)
+    plots.training_curves(history, paths.REPORTS / spec.name / "training_curves.png", spec.name)
     for split, frame in scores.items():
-        write_parquet(Path("data/scores") / spec.name / f"{split}.parquet", frame)
+        write_parquet(paths.SCORES / spec.name / f"{split}.parquet", frame)
