@@ -44,8 +44,8 @@ def test_every_dvc_path_under_a_pipeline_folder_is_one_paths_names():
         assert _folder(path) in FOLDERS, f"dvc.yaml: {text} is under no folder of pipeline/paths.py"
         helper = NAMED.get(Path(path.parent))
         if helper is not None:
-            suffix = helper("x").suffix  # the name is <dataset><suffix>
-            assert helper(path.name.removesuffix(suffix)).as_posix() == text, f"dvc.yaml: {text} != {helper(stem)}"
+            expected = helper(path.name.removesuffix(helper("x").suffix))  # <dataset><suffix>
+            assert expected.as_posix() == text, f"dvc.yaml: {text} != {expected}"
         checked += 1
     assert checked > 50
 
