@@ -55,13 +55,10 @@ class Study:
     # a new recording -> (units skipped, with why; batches of samples with the training
     # features), for `pipeline predict`
     featurize_file: Callable[[Path, dict], tuple[list[dict], Iterator[Samples]]] | None = None
-    title: str = ""  # one line for reports
     headline: tuple[str, ...] = ()  # dotted metric keys for summary tables
-    limitations: tuple[str, ...] = ()  # what a reader of the numbers must know
     group_column: str | None = None  # meta column for the per-group breakdown (by_<column>.json)
     # meta column whose units `pipeline compare` resamples together (a patient); None: each unit alone
     bootstrap_group: str | None = None
-    goal: str = ""  # what the headline metric is measured against, for the report's summary
     shared: Mapping[str, str] = field(default_factory=dict)  # section -> its dotted params key
     # the evaluate stage's study-specific part, named here and resolved by that stage (a name,
     # so that the study registry does not import the hooks): ``pipeline.evaluations.<name>``
@@ -275,14 +272,6 @@ def _spectrogram_inputs(x: np.ndarray) -> dict[str, Any]:
 
 _ICBHI_SHARED = {"task": "icbhi.task", "features": "icbhi.features", "calibrate": "icbhi.calibrate",
                  "evaluate": "icbhi.evaluate"}
-ICBHI_LIMITATIONS = (
-    "Partial copy: 115 of the 920 recordings (53 of 126 patients, 1,053 of 6,898 cycles); "
-    "figures are not comparable with results on the full database.",
-    "Device confound: recording devices differ between splits and carry different class "
-    "mixes (on the official split most test cycles come from Litt3200, absent from "
-    "training); see the per-device breakdown.",
-    "Validation holds only a few patients, so early stopping and the threshold are noisy.",
-)
 
 SEMI_STUDY = "icbhi_semi"
 
@@ -325,9 +314,7 @@ def semi_study(name: str) -> Study:
         unit="cycle",
         type_columns=("label4",), group_column="device", features="features",
         featurize_file=_featurize_icbhi, shared=_ICBHI_SHARED, semi_method=method,
-        title=f"ICBHI semi-supervised: {method}, {float(fraction):.0%} of training patients labelled",
         headline=("test.auroc", "test.icbhi_score", "test.sensitivity", "test.specificity"),
-        limitations=ICBHI_LIMITATIONS,
     )
 
 
@@ -429,22 +416,12 @@ STUDIES: dict[str, Study] = {
             load=_load_hls, model_inputs=lambda x: {"input_dim": int(x.shape[1])},
             cross_validated=True, partition="final",
             unit="recording", type_columns=("heart_type", "lung_type"), group_column="kind",
-            bootstrap_group="group", goal="workshop: abnormal error 4.8x normal; AUROC > 0.5",
+            bootstrap_group="group",
             features="features", featurize_file=_featurize_hls,
-            title="HLS-CMDS: MLP autoencoder on MFCC windows, trained on normal sounds only",
             headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.sensitivity",
                       "test.sensitivity_ci_low", "test.sensitivity_ci_high", "test.specificity",
                       "test.specificity_ci_low", "test.specificity_ci_high",
                       "test.specificity_target", "test.separation", "cv.auroc_mean", "cv.auroc_std"),
-            limitations=(
-                "Manikin recordings (one CAE Juno simulator, one stethoscope): no real patients, "
-                "so no subject variability; results do not transfer to clinical audio as they are.",
-                "Few normal recordings: each fold's autoencoder trains on about 42 and calibrates "
-                "its threshold on about 10 (whole groups; the split audit gives each fold's "
-                "counts), so a fold's threshold, and the specificity it promises, is noisy.",
-                "Abnormal recordings far outnumber normal ones (the split audit gives the counts); "
-                "read AUROC with its interval, and accuracy/F1 with that imbalance in mind.",
-            ),
         ),
         *(
             Study(
@@ -452,68 +429,36 @@ STUDIES: dict[str, Study] = {
                 objective="classification", load=_load_icbhi, model_inputs=_spectrogram_inputs,
                 cross_validated=True, partition="final",
                 unit="cycle", type_columns=("label4",), group_column="device", shared=_ICBHI_SHARED,
-                bootstrap_group="patient", goal="ICBHI score (Se + Sp) / 2 above 0.5 (chance)",
+                bootstrap_group="patient",
                 features="features", featurize_file=_featurize_icbhi,
-                title=f"ICBHI 2017 respiratory cycles: {title} on log-mel spectrograms",
                 headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high",
                           "test.icbhi_score", "test.sensitivity", "test.sensitivity_ci_low",
                           "test.sensitivity_ci_high", "test.specificity", "test.specificity_ci_low",
                           "test.specificity_ci_high", "test.accuracy", "test.f1_macro",
                           "cv.auroc_mean", "cv.auroc_std"),
-                limitations=ICBHI_LIMITATIONS,
             )
-            for model, title in (("cnn", "SimpleCNN"), ("crnn", "CNN+GRU"))
+            for model in ("cnn", "crnn")
         ),
         Study(
             name="mnist_ae", dataset="mnist", root="mnist", objective="reconstruction",
             load=load_mnist_ae, model_inputs=lambda x: {}, unit="image",
             evaluation="mnist_ae", thresholded=False,
-            goal="lower MSE per pixel; 5-NN digit accuracy on codes well above 0.1 (chance)",
-            title="MNIST: convolutional autoencoder (the notes' table), latent space and reconstructions",
             headline=("test.mse", "test.bce", "test.latent_knn_accuracy", "latent", "n_train_images",
                       "test.n"),
-            limitations=(
-                "No threshold and no anomalies: this study measures reconstruction (MSE, BCE per "
-                "pixel, inputs in [0, 1]) and how well the latent codes separate digits (5-NN).",
-                "Default settings train on a seeded, digit-stratified subset of the 48,000 training "
-                "images for a few epochs (mnist.train.train_images, epochs) to keep `dvc repro` short "
-                "on a CPU; the benchmark figures come from experiments with all images and more epochs.",
-                "The 5-NN classifier is fitted on the codes of at most mnist.evaluate.knn_fit_codes "
-                "training images (seeded, stratified); test.latent_knn_fit_codes gives the number.",
-            ),
         ),
         Study(
             name="mnist_novelty", dataset="mnist", root="mnist.novelty", objective="reconstruction",
             load=load_mnist_novelty, model_inputs=lambda x: {}, unit="image", group_column="digit",
-            evaluation="mnist_novelty", goal="AUROC > 0.5 for flagging the unseen digit",
-            title="MNIST novelty: autoencoder trained on all digits but one; the unseen digit is the anomaly",
+            evaluation="mnist_novelty",
             headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.pauc",
                       "test.sensitivity", "test.specificity", "test.f1"),
-            limitations=(
-                "Which digit is unseen (mnist.novelty.unseen_digit) changes the result a lot: a digit "
-                "the autoencoder reconstructs well anyway (1 has by far the lowest error in mnist_ae) "
-                "is hard to flag by reconstruction error.",
-                "The threshold is a percentile of validation errors of the seen digits, so about "
-                "(100 - percentile)% of seen test digits are flagged by construction.",
-                "Default settings train on a subset of the training images for a few epochs "
-                "(mnist.novelty.train) to keep `dvc repro` short on a CPU.",
-            ),
         ),
         Study(
             name="sines_ae", dataset="sines", root="sines", objective="reconstruction",
             load=load_sines, model_inputs=lambda x: {}, unit="series", type_columns=("anomaly_type",),
             group_column="anomaly_type", evaluation="sines",
-            goal="AUROC near 1: every anomaly type is sized to be visible",
-            title="Synthetic sines: Conv1D autoencoder (5,217 parameters) trained on normal series only",
             headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.pauc",
                       "test.sensitivity", "test.specificity", "test.f1"),
-            limitations=(
-                "Synthetic data: every anomaly type is sized by its generator to be visible in the "
-                "reconstruction error; high scores say the pipeline works, not that real faults "
-                "would be found as easily.",
-                "The threshold is a percentile of normal validation errors, so about "
-                "(100 - percentile)% of normal test series are flagged by construction.",
-            ),
         ),
     )
 }

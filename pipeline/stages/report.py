@@ -27,6 +27,7 @@ from pipeline.html_page import collapsed, escape, figure_html, fmt, grid, kv_tab
 from pipeline.io import read_json
 from pipeline.params import load_params, lookup
 from pipeline.studies import SEMI_STUDY, STUDIES, Study
+from pipeline.study_notes import notes
 
 log = logging.getLogger(__name__)
 DATASET_SECTIONS = ("generate", "features", "split")  # params shared by a dataset's studies
@@ -72,13 +73,15 @@ def collect(study: Study, params: dict) -> dict | None:
     audit_path = paths.audit_report(study.dataset)
     threshold_path = study.model_dir / "threshold.json"
     details = read_json(details_path)
+    audit = read_json(audit_path) if audit_path.is_file() else None
     return {
         "study": study,
+        "notes": notes(study.name, audit),
         "dataset": DATASETS.get(study.dataset),
         "metrics": flatten({k: v for k, v in details.items() if k != "data"}),
         "data": details.get("data", {}),
         "headline": read_json(headline_path).get(study.name, {}),
-        "audit": read_json(audit_path) if audit_path.is_file() else None,
+        "audit": audit,
         "calibration": read_json(threshold_path) if threshold_path.is_file() else None,
         "params": _sections(study, params, STUDY_SECTIONS),
         "dataset_params": _sections(study, params, DATASET_SECTIONS),
@@ -111,7 +114,7 @@ def summary_rows(entries: list[dict]) -> list[list[str]]:
     rows = []
     for e in entries:
         name, value, interval = primary(e)
-        rows.append([e["study"].name, name, fmt(value), interval, e["study"].goal,
+        rows.append([e["study"].name, name, fmt(value), interval, e["notes"].goal,
                      data_summary(e["data"])])
     return rows
 
@@ -127,7 +130,7 @@ def summary_markdown(entries: list[dict], comparison: str = "", semi: dict | Non
     if comparison:
         lines += ["", "## Against the baseline", "", comparison.rstrip()]
     for e in entries:
-        lines += ["", f"**{e['study'].name}**: {e['study'].title}", "",
+        lines += ["", f"**{e['study'].name}**: {e['notes'].title}", "",
                   "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {fmt(v)} |" for k, v in e["headline"].items()]
     if semi is not None:
@@ -138,7 +141,7 @@ def summary_markdown(entries: list[dict], comparison: str = "", semi: dict | Non
 def model_card(e: dict) -> str:
     study, dataset = e["study"], e["dataset"]
     p = {**e["dataset_params"], **e["params"]}
-    lines = [f"# Model card: {study.name}", "", study.title, "", "## Data"]
+    lines = [f"# Model card: {study.name}", "", e["notes"].title, "", "## Data"]
     if dataset is not None:
         lines += [f"- Dataset: {dataset.name}. {dataset.citation}",
                   f"- Licence: {dataset.licence}", f"- Official source: {dataset.landing_page}"]
@@ -161,7 +164,7 @@ def model_card(e: dict) -> str:
         lines += ["", "## Calibrated threshold", f"- {e['calibration']}"]
     lines += ["", "## Test metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {fmt(v)} |" for k, v in e["metrics"].items() if k.startswith("test")]
-    lines += ["", "## Known limitations"] + [f"- {text}" for text in study.limitations]
+    lines += ["", "## Known limitations"] + [f"- {text}" for text in e["notes"].limitations]
     return "\n".join(lines) + "\n"
 
 
@@ -179,7 +182,7 @@ def audit_html(audit: dict) -> str:
 def study_html(e: dict) -> str:
     study = e["study"]
     parts = [f"<section class='study' id='{escape(study.name)}'><h3>{escape(study.name)}</h3>",
-             f"<p>{escape(study.title)}</p>",
+             f"<p>{escape(e['notes'].title)}</p>",
              "<div class='figs'>" + "".join(figure_html(f) for f in e["figures"]) + "</div>",
              "<h4>Headline test metrics</h4>" + kv_table(e["headline"])]
     if e["data"]:
@@ -192,7 +195,7 @@ def study_html(e: dict) -> str:
     parts.append(collapsed("Study params and calibration", kv_table(params)))
     parts.append(collapsed("Every test metric", kv_table(e["metrics"])))
     parts.append("<h4>Known limitations</h4><ul>"
-                 + "".join(f"<li>{escape(t)}</li>" for t in study.limitations) + "</ul></section>")
+                 + "".join(f"<li>{escape(t)}</li>" for t in e["notes"].limitations) + "</ul></section>")
     return "".join(parts)
 
 
