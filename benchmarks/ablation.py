@@ -36,6 +36,10 @@ VARIANTS = {
         "hidden 64": ["model.hidden=64"],
         "aggregate median": ["calibrate.aggregate=median"],
         "n_mfcc 40": ["features.n_mfcc=40"],
+        "pooling flatten": ["features.pooling=flatten"],
+        "flatten + gamma": ["features.pooling=flatten", "calibrate.method=gamma"],
+        "flatten + latent 16": ["features.pooling=flatten", "model.latent=16"],
+        "flatten + hidden 256": ["features.pooling=flatten", "model.hidden=256"],
     },
     **{f"icbhi_{model}": {
         "base": [],
