@@ -29,6 +29,8 @@ SPEC_AUGMENT = "{freq_masks: 2, freq_width: 8, time_masks: 2, time_width: 16}"
 VARIANTS = {
     "hls_ae": {
         "base": [],
+        "validation calibration": ["train.cross_fit=0"],
+        "cross-fit 3": ["train.cross_fit=3"],
         "calibrate gamma": ["calibrate.method=gamma"],
         "scaler standard": ["train.scaler=standard"],
         "latent 8": ["model.latent=8"],

@@ -34,7 +34,7 @@ def main() -> None:
           f"{test['sensitivity_ci_high']:.3f}]")
     print(f"  per fold: AUROC {cv['auroc_mean']:.3f} ± {cv['auroc_std']:.3f} (sd over folds)")
     for k, fold in folds.items():
-        print(f"    fold {k}: threshold {fold['threshold']:.4g} from {fold['n_val_units']} validation "
+        print(f"    fold {k}: threshold {fold['threshold']:.4g} from {fold['n_val_units']} calibration "
               f"recordings; {fold['n_test_units']} test, AUROC {fold['auroc']:.3f}, "
               f"Se {fold['sensitivity']:.3f}, Sp {fold['specificity']:.3f}")
     print(f"  mean error normal {test['mean_error_normal']:.4f}, abnormal "

@@ -11,6 +11,9 @@ ICBHI score (Se + Sp) / 2) or a ``fixed`` value. Scores are aggregated per unit
 (``aggregate``) first, exactly as evaluate and predict aggregate them. Classifiers of
 more than two classes decide by ``argmax`` of their class probabilities: nothing is
 fitted, and ``threshold.json`` says so (``decision: argmax``, ``threshold: null``).
+Scores with an ``inner_fold`` column were cross-fitted by the train stage
+(``train.cross_fit``): the inner models' scores (``inner_fold`` > 0) are calibrated on,
+and ``threshold.json`` names that ``source``.
 """
 
 from __future__ import annotations
@@ -91,6 +94,9 @@ def n_classes(scores: pd.DataFrame) -> int:
 def calibrate(val_scores: pd.DataFrame, cfg: dict) -> dict:
     """Thresholds for units (and for single windows, where units hold several)."""
     method, how = cfg["method"], cfg.get("aggregate", "mean")
+    cross_fitted = "inner_fold" in val_scores  # train.cross_fit: the inner models' scores, not the model's
+    if cross_fitted:
+        val_scores = val_scores[val_scores["inner_fold"] > 0].drop(columns="inner_fold")
     units = aggregate_units(val_scores, how)
     classes = n_classes(val_scores)
     if classes > 2:
@@ -105,6 +111,9 @@ def calibrate(val_scores: pd.DataFrame, cfg: dict) -> dict:
               "threshold": threshold(units, method, cfg), "n_val_units": len(units)}
     if method in ("percentile", "gamma"):  # what the threshold promises on normal units
         result["specificity_target"] = cfg.get("percentile", 95.0) / 100
+    if cross_fitted:
+        result["source"] = ("cross-fitted: every training-side unit scored by an inner model "
+                            "blind to its group (train.cross_fit)")
     if len(units) != len(val_scores):
         result["threshold_window"] = threshold(val_scores, method, cfg)
         result["n_val_windows"] = len(val_scores)

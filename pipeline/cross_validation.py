@@ -70,6 +70,8 @@ def pool(folds: dict[int, tuple[pd.DataFrame, pd.DataFrame]], cfg: dict, objecti
               "n_val_units": int(sum(c["n_val_units"] for c in calibrations))}
     if all("threshold_window" in c for c in calibrations):
         pooled["threshold_window"] = 0.0
+    if "source" in first:  # cross-fitted calibration scores (train.cross_fit)
+        pooled["source"] = first["source"]
     if "specificity_target" in first:
         pooled["specificity_target"] = first["specificity_target"]
     return Pooled(pd.concat(samples, ignore_index=True), pd.concat(units, ignore_index=True),

@@ -59,6 +59,16 @@ class Train(Section):
     select: Literal["best", "last"] = "best"  # the best epoch by `monitor`, or the last one
     monitor: Literal["loss", "auroc"] = "loss"  # what `best` means: lowest validation loss, or highest AUROC
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over the epochs
+    # calibration scores from this many inner models, each blind to one share of the
+    # training side's groups (0: the validation scores of the model itself)
+    cross_fit: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("cross_fit")
+    @classmethod
+    def _two_folds_or_none(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("must be 0 (off) or at least 2 inner folds")
+        return value
 
     @field_validator("device")
     @classmethod

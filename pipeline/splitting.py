@@ -94,9 +94,9 @@ def audit(manifest: pd.DataFrame, group_column: str = "group",
 UNUSED = "unused"  # in no split of that partition (abnormal sounds beside an autoencoder's training)
 
 
-def fold_names(manifest: pd.DataFrame) -> list[str]:
-    """The manifest's fold columns, in order (fold1, fold2, ...)."""
-    return sorted((c for c in manifest.columns if c.startswith("fold") and c[4:].isdigit()),
+def fold_names(columns) -> list[str]:
+    """The fold columns among a manifest's ``columns``, in order (fold1, fold2, ...)."""
+    return sorted((c for c in columns if c.startswith("fold") and c[4:].isdigit()),
                   key=lambda c: int(c[4:]))
 
 
@@ -135,7 +135,7 @@ def partition_audit(manifest: pd.DataFrame, group_column: str,
 
     ``counts`` (and ``counts_by_class``) at the top level describe the final model's train and
     validation units and the test units pooled over the folds."""
-    folds = fold_names(manifest)
+    folds = fold_names(manifest.columns)
     per_partition = {name: audit(manifest[manifest[name] != UNUSED].assign(split=manifest[name]),
                                  group_column, class_column) for name in [*folds, "final"]}
     tested = sum((manifest[name] == "test").astype(int) for name in folds)

@@ -29,6 +29,7 @@ from pipeline.grouping import hold_out_groups
 from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.features.mfcc_windows import MFCCWindows, recording_features
 from pipeline.params import load_params, lookup
+from pipeline.splitting import fold_names
 
 
 
@@ -110,7 +111,7 @@ def partition_column(path: Path, partition: str, columns: list[str]) -> pd.DataF
 
     present = pq.read_schema(path).names
     if partition not in present:
-        folds = [c for c in present if c.startswith("fold") and c[4:].isdigit()]
+        folds = fold_names(present)
         raise PipelineError(f"no partition {partition!r} in the split manifest (it holds "
                             f"{', '.join(folds) or 'no folds'}; re-run `pipeline split`, or check "
                             "the fold against the split's folds)", path)

@@ -44,9 +44,10 @@ def _hls_ae(audit: dict) -> Notes:
             "Manikin recordings (one CAE Juno simulator, one stethoscope): no real patients, "
             "so no subject variability; results do not transfer to clinical audio as they are.",
             f"Few normal recordings: each fold's autoencoder trains on about {_mean_normal(audit, 'train')} "
-            f"and calibrates its threshold on about {_mean_normal(audit, 'val')} (whole groups; the "
-            "split audit gives each fold's counts), so a fold's threshold, and the specificity it "
-            "promises, is noisy.",
+            f"and stops early on about {_mean_normal(audit, 'val')} (whole groups; the split audit "
+            "gives each fold's counts). So few validation groups cannot place a 95th percentile: "
+            "with train.cross_fit the threshold comes from cross-fitted errors of all of them. "
+            "Read the achieved specificity beside its target, and sensitivity with it.",
             "Abnormal recordings far outnumber normal ones (the split audit gives the counts); "
             "read AUROC with its interval, and accuracy/F1 with that imbalance in mind.",
         ),

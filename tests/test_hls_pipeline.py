@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ PARAMS = {
               "fractions": [0.7, 0.15, 0.15], "seed": 0},
     "model": {"name": "mlp_ae", "hidden": 16, "latent": 4},
     "train": {"device": "cpu", "scaler": "minmax", "epochs": 20, "batch_size": 8, "lr": 0.01,
-              "patience": 5, "seed": 0},
+              "patience": 5, "seed": 0, "cross_fit": 2},
     "calibrate": {"method": "percentile", "percentile": 95, "k": 3, "aggregate": "mean"},
     "evaluate": {"bootstrap": 200, "seed": 0},
 }
@@ -97,6 +98,37 @@ def test_stage_outputs(project):
         part["group_overlap"] == part["sha256_overlap"] == 0 for part in audit["by_partition"].values())
 
 
+def test_cross_fitted_thresholds_rest_on_the_whole_training_side_and_never_on_test(project):
+    manifest = pd.read_parquet(project / "data/splits/hls-cmds.parquet")
+    folds = json.loads((project / "metrics/hls_ae/folds.json").read_text())
+    for k in PARAMS["split"]["folds"]:
+        role = manifest.set_index("record")[f"fold{k}"]
+        scores = pd.read_parquet(project / f"data/scores/hls_ae/folds/{k}/val.parquet")
+        assert set(scores.loc[scores["inner_fold"] == 0, "unit"]) == set(role.index[role == "val"])
+        scored = scores[scores["inner_fold"] > 0]
+        # every train and validation recording of the fold, each by one inner model, blind to its group
+        assert set(scored["unit"]) == set(role.index[role.isin(["train", "val"])])
+        assert set(scored["inner_fold"]) == {1, 2}
+        assert (scored.groupby("group")["inner_fold"].nunique() == 1).all()
+        assert not set(scored["unit"]) & set(role.index[role == "test"])
+        assert folds[str(k)]["n_val_units"] == scored["unit"].nunique()
+    threshold = json.loads((project / "models/hls_ae/threshold.json").read_text())
+    assert threshold["source"].startswith("cross-fitted") and threshold["n_val_units"] == (
+        manifest["final"].isin(["train", "val"]).sum())
+
+
+def test_more_inner_folds_than_training_groups_is_a_clear_error(project, tmp_path, monkeypatch):
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("raw"))
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["train"]["cross_fit"] = 40
+    (copy / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(copy)
+    result = CliRunner().invoke(app, ["train", "hls_ae", "--fold", "1"])
+    assert result.exit_code == 1
+    assert "train.cross_fit = 40" in result.output and "need at least 40 group" in result.output
+
+
 def test_a_bad_file_is_one_clear_error_line(hls_copy, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _write_params(tmp_path, hls_copy)
@@ -149,9 +181,9 @@ def test_predict_scores_good_files_and_names_bad_ones(project, monkeypatch):
 
 def test_predict_uses_the_training_features(project, monkeypatch):
     """Scoring a recording through predict gives the score training recorded for the final
-    model (its validation recordings)."""
+    model (its validation recordings; the others were scored by inner models)."""
     monkeypatch.chdir(project)
-    scores = pd.read_parquet(project / "data/scores/hls_ae/val.parquet")
+    scores = pd.read_parquet(project / "data/scores/hls_ae/val.parquet").query("inner_fold == 0")
     record = scores["unit"].iloc[0]
     expected = scores.loc[scores["unit"] == record, "score"].mean()
     path = project / "data/raw/hls-cmds" / f"{record}.wav"

@@ -13,7 +13,7 @@ def _fold(train: int, val: int) -> dict:
 def test_hls_fold_counts_come_from_the_audit():
     audit = {"by_partition": {"fold1": _fold(30, 7), "fold2": _fold(31, 8), "final": _fold(60, 15)}}
     text = " ".join(notes("hls_ae", audit).limitations)
-    assert "trains on about 30 and calibrates its threshold on about 8" in text
+    assert "trains on about 30 and stops early on about 8" in text
 
 
 def test_every_study_has_notes():

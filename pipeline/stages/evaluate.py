@@ -41,6 +41,7 @@ from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.objectives import Objective
 from pipeline.scoring import aggregate_units
+from pipeline.splitting import fold_names
 from pipeline.studies import Samples, Study, get_study
 from pipeline.training import TrainConfig, load_checkpoint, predict_scores, resolve_device
 
@@ -82,8 +83,10 @@ def plural(noun: str) -> str:
     return noun if noun.endswith("s") else f"{noun}s"
 
 
-def score_test(study: Study, params: dict) -> tuple[pd.DataFrame, tuple[str, ...], dict]:
-    """Per-sample test scores next to their metadata, the class names and the data counts."""
+def score_test(study: Study, params: dict, objective: Objective
+               ) -> tuple[pd.DataFrame, tuple[str, ...], dict]:
+    """Per-sample test scores by ``objective`` next to their metadata, the class names and
+    the data counts."""
     model, checkpoint = load_checkpoint(study.model_dir / "model.pt")
     data = study.samples(["train", "val", "test"], params)
     test = data["test"]
@@ -92,7 +95,6 @@ def score_test(study: Study, params: dict) -> tuple[pd.DataFrame, tuple[str, ...
         raise PipelineError(f"the model was trained for classes {trained_on}, the test set has "
                             f"{tuple(test.classes)} (re-run train)", study.model_dir / "model.pt")
     device = resolve_device(TrainConfig.from_params(study.params(params, "train")).device)
-    objective = study.make_objective()
     x = Scaler.from_state(checkpoint["scaler"]).transform(test.x, in_place=True)  # test.x is ours
     log.info("%s: scoring %d test samples (%d %s) on %s", study.name, len(x),
              test.meta["unit"].nunique(), plural(study.unit), device.type)
@@ -141,9 +143,9 @@ class TestScores:
 def single_model(spec: Study, params: dict) -> TestScores:
     """The study's model scores its test split; its calibrated threshold decides (one fold)."""
     calibration = read_json(spec.model_dir / "threshold.json")
-    samples, classes, counts = score_test(spec, params)
-    units = aggregate_units(samples, calibration["aggregate"])
     objective = spec.make_objective()
+    samples, classes, counts = score_test(spec, params, objective)
+    units = aggregate_units(samples, calibration["aggregate"])
     return TestScores(samples, units, objective, calibration, classes, counts, objective.score_name,
                       folds=[fold_summary(1, objective, calibration, units)])
 
@@ -153,8 +155,7 @@ def fold_numbers(spec: Study) -> list[int]:
     import pyarrow.parquet as pq
 
     manifest = paths.split_manifest(spec.dataset)
-    names = pq.read_schema(manifest).names
-    folds = sorted(int(c[4:]) for c in names if c.startswith("fold") and c[4:].isdigit())
+    folds = [int(c[4:]) for c in fold_names(pq.read_schema(manifest).names)]
     if not folds:
         raise PipelineError("the split manifest has no folds (re-run `pipeline split`)", manifest)
     return folds

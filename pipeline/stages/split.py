@@ -220,7 +220,7 @@ def _split_icbhi(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
         manifest = index.reset_index(drop=True).assign(
             label=index["label_binary"].to_numpy(), **holdout_partitions(holdout["split"].to_numpy()))
     manifest = manifest.assign(official=official["split"].to_numpy())
-    partitions = [*fold_names(manifest), "final", "official"]
+    partitions = [*fold_names(manifest.columns), "final", "official"]
     manifest = manifest[[c for c in MANIFEST_COLUMNS if c in manifest] + ["fold", *partitions]]
     report = partition_audit(manifest, group_column="patient", class_column="label4")
     report["official"] = audit(official, group_column="patient", class_column="label4")

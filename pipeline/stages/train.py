@@ -4,12 +4,15 @@ Writes ``models/<study>/model.pt`` (model name, arguments, weights, fitted scale
 ``metrics/<study>/history.csv`` (training curves, a DVC plot) and the validation
 scores ``data/scores/<study>/val.parquet`` that calibration reads. ``--fold K`` trains
 fold K of a cross-validated study instead (``<study>/folds/<K>`` in every path) and
-also scores the fold's test units, ``test.parquet``, which evaluate pools.
+also scores the fold's test units, ``test.parquet``, which evaluate pools. With
+``train.cross_fit`` (hls_ae), inner models cross-fit the whole training side and their
+scores join the validation scores: the threshold then rests on every training-side group.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -17,11 +20,13 @@ import torch
 import typer
 
 from pipeline import paths, plots
+from pipeline.errors import PipelineError
+from pipeline.grouping import grouped_folds
 from pipeline.io import write_csv, write_parquet
 from pipeline.models import build
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
-from pipeline.studies import Study, get_study
+from pipeline.studies import Samples, Study, get_study
 from pipeline.training import TrainConfig, fit, predict_scores, resolve_device, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -38,14 +43,20 @@ def _semi_objective(study: Study, params: dict, supervised, model: torch.nn.Modu
     return objective, x_train if objective.pool == "all" else x_train[~labelled]
 
 
-def train(study: Study, params: dict
-          ) -> tuple[torch.nn.Module, pd.DataFrame, dict[str, pd.DataFrame], dict]:
-    """The trained model, its history, its scores of validation (and, for a fold, of test)
-    and what its checkpoint keeps."""
-    scored = ["val", "test"] if study.partition.startswith("fold") else ["val"]
-    data = study.samples(["train", *scored], params)
-    train_set, val_set = data["train"], data["val"]
-    cfg = TrainConfig.from_params(study.params(params, "train"))
+@dataclass
+class Fitted:
+    model: torch.nn.Module
+    history: pd.DataFrame
+    scaler: Scaler
+    objective: object
+    model_name: str
+    model_kwargs: dict
+
+
+def fit_model(study: Study, params: dict, train_set: Samples, val_set: Samples,
+              cfg: TrainConfig) -> Fitted:
+    """``study``'s model trained on ``train_set``, stopped (or not, ``cfg.select``) on
+    ``val_set``; both sets are scaled in place by the scaler fitted on ``train_set``."""
     # the scaler sees every training input; a semi-supervised study hides labels (-1), not inputs
     scaler = Scaler(study.params(params, "train").get("scaler", "none")).fit(train_set.x)
     # in place: the loaded splits are this function's own copies, scaled ones need no second
@@ -69,19 +80,86 @@ def train(study: Study, params: dict
     labelled_pair = (x_train, train_set.y) if labelled.all() else (x_train[labelled], train_set.y[labelled])
     model, history = fit(model, trained_by, labelled_pair, (x_val, val_set.y), cfg,
                          unlabelled=unlabelled, steps_per_epoch=steps)
+    return Fitted(model, history, scaler, objective, model_name, model_kwargs)
+
+
+def best_epoch(history: pd.DataFrame, cfg: TrainConfig) -> int:
+    """The epoch ``fit`` kept: the last, or the first best by ``cfg.monitor``."""
+    if cfg.select == "last":
+        return int(history["epoch"].iloc[-1])
+    quality = history["val_auroc"] if cfg.monitor == "auroc" else -history["val_loss"]
+    return int(history["epoch"][quality.idxmax()])
+
+
+def _subset(samples: Samples, rows: np.ndarray) -> Samples:
+    return Samples(x=samples.x[rows], y=samples.y[rows], classes=samples.classes,
+                   meta=samples.meta.iloc[rows].reset_index(drop=True))
+
+
+def cross_fitted_scores(study: Study, params: dict, cfg: TrainConfig, inner_folds: int,
+                        epochs: int) -> pd.DataFrame:
+    """Scores of every training-side unit (train and validation) by an inner model that did
+    not train on its group: the training side's groups are dealt to ``inner_folds`` folds,
+    and inner model j trains on the others for ``epochs`` epochs (the outer model's best),
+    a fixed schedule, so that nothing is chosen on the units it scores. The test units are
+    never loaded. A threshold from these scores rests on every training-side group rather
+    than on the few that validation holds."""
+    data = study.samples(["train", "val"], params)
+    pooled = Samples(x=np.concatenate([data["train"].x, data["val"].x]),
+                     y=np.concatenate([data["train"].y, data["val"].y]), classes=data["train"].classes,
+                     meta=pd.concat([data["train"].meta, data["val"].meta], ignore_index=True))
+    group = study.bootstrap_group or "unit"
+    try:
+        fold_of = grouped_folds(pooled.meta, inner_folds, cfg.seed, group_column=group,
+                                stratify=study.group_column or "label")
+    except PipelineError as exc:
+        raise PipelineError(f"{study.key('train')}.cross_fit = {inner_folds}: {exc} on the "
+                            f"training side of {study.name} (lower it, or 0 to calibrate on "
+                            "validation alone)") from exc
+    fixed = replace(cfg, epochs=epochs, select="last")
+    tables = []
+    for j in range(1, inner_folds + 1):
+        held = fold_of == j
+        log.info("%s: cross-fit %d/%d, %d epochs, scoring %d held-out unit(s)", study.name, j,
+                 inner_folds, epochs, pooled.meta.loc[held, "unit"].nunique())
+        inner = fit_model(study, params, _subset(pooled, np.flatnonzero(~held)),
+                          _subset(pooled, np.flatnonzero(held)), fixed)
+        x_held = inner.scaler.transform(pooled.x[held])
+        scores = predict_scores(inner.model, inner.objective, x_held, resolve_device(cfg.device))
+        tables.append(inner.objective.score_table(scores, pooled.meta[held]).assign(inner_fold=j))
+    return pd.concat(tables, ignore_index=True)
+
+
+def train(study: Study, params: dict
+          ) -> tuple[torch.nn.Module, pd.DataFrame, dict[str, pd.DataFrame], dict]:
+    """The trained model, its history, its scores of validation (and, for a fold, of test)
+    and what its checkpoint keeps. With ``train.cross_fit``, the validation scores also hold
+    the cross-fitted scores of the whole training side (``cross_fitted_scores``, rows with
+    ``inner_fold`` > 0; the model's own have 0), and calibration reads those."""
+    scored = ["val", "test"] if study.partition.startswith("fold") else ["val"]
+    data = study.samples(["train", *scored], params)
+    train_set, val_set = data["train"], data["val"]
+    train_cfg = study.params(params, "train")
+    cfg = TrainConfig.from_params(train_cfg)
+    fitted = fit_model(study, params, train_set, val_set, cfg)
+    model, objective = fitted.model, fitted.objective
     device = resolve_device(cfg.device)
-    scores = {"val": objective.score_table(predict_scores(model, objective, x_val, device), val_set.meta)}
+    scores = {"val": objective.score_table(predict_scores(model, objective, val_set.x, device), val_set.meta)}
+    if train_cfg.get("cross_fit"):
+        cross_fitted = cross_fitted_scores(study, params, cfg, train_cfg["cross_fit"],
+                                           best_epoch(fitted.history, cfg))
+        scores["val"] = pd.concat([scores["val"].assign(inner_fold=0), cross_fitted], ignore_index=True)
     if "test" in data:
-        x_test = scaler.transform(data["test"].x, in_place=True)
+        x_test = fitted.scaler.transform(data["test"].x, in_place=True)
         scores["test"] = objective.score_table(predict_scores(model, objective, x_test, device),
                                                data["test"].meta)
     checkpoint_extra = {
-        "scaler": scaler.state(), "objective": study.objective, "study": study.name,
+        "scaler": fitted.scaler.state(), "objective": study.objective, "study": study.name,
         "classes": list(train_set.classes),
         "features": study.params(params, study.features) if study.features else None,
     }
-    return model, history, scores, {
-        "model_name": model_name, "model_kwargs": model_kwargs, **checkpoint_extra,
+    return model, fitted.history, scores, {
+        "model_name": fitted.model_name, "model_kwargs": fitted.model_kwargs, **checkpoint_extra,
     }
 
 
