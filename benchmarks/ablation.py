@@ -31,6 +31,8 @@ VARIANTS = {
         "base": [],
         "validation calibration": ["train.cross_fit=0"],
         "cross-fit 3": ["train.cross_fit=3"],
+        "percentile 90": ["calibrate.percentile=90"],
+        "percentile 80": ["calibrate.percentile=80"],
         "calibrate gamma": ["calibrate.method=gamma"],
         "scaler standard": ["train.scaler=standard"],
         "latent 8": ["model.latent=8"],
