@@ -131,7 +131,8 @@ def feature_speedups(repeats: int) -> dict:
     from pipeline.features.cycles import CycleFeatures
     from pipeline.features.mfcc_windows import MFCCWindows
     from pipeline.params import load_params, lookup
-    from pipeline.stages.features import cycle_features, mfcc_window_table
+    from pipeline.datasets.hls_cmds import mfcc_window_table
+    from pipeline.datasets.icbhi.prepare import cycle_features
 
     params, out = load_params(), {}
     hls_records = pd.read_parquet("data/records/hls-cmds.parquet")

@@ -7,7 +7,7 @@ audio, as an adversarial but valid file would be) to a scratch folder, then scor
 way predict does (the project's ``icbhi.features``, a SimpleCNN of the trained shape,
 weights untrained: memory and time do not depend on them) and prints the peak resident
 memory and the time. Before batching, 20,000 cycles cost about 4.3 GB; batches of
-``pipeline.studies.PREDICT_BATCH`` cycles keep the peak flat in the cycle count.
+``pipeline.datasets.icbhi.study.PREDICT_BATCH`` cycles keep the peak flat in the cycle count.
 Run from the project root.
 """
 
@@ -24,7 +24,7 @@ import soundfile as sf
 
 from pipeline.models import build
 from pipeline.params import load_params
-from pipeline.studies import PREDICT_BATCH, _featurize_icbhi
+from pipeline.datasets.icbhi.study import PREDICT_BATCH, _featurize_icbhi
 from pipeline.training import Classification, predict_scores
 
 

@@ -18,6 +18,8 @@ from typer.models import CommandInfo
 # each stage then pays for the libraries it uses, not for torch, sklearn and matplotlib
 # all at once. tests/test_cli.py checks each line against its command's docstring.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "code": ("pipeline.stages.code",
+             "Write the code each command runs (file by file, with hashes) to data/code/."),
     "download": ("pipeline.stages.download",
                  "Fetch DATASET (local copy or official source), verify it, write its records table."),
     "generate": ("pipeline.stages.generate", "Generate DATASET's series, labels and split (no download)."),

@@ -27,7 +27,8 @@ from torch import nn
 
 from pipeline import plots
 from pipeline.compare import write_unit_scores
-from pipeline.datasets.mnist import N_CLASSES, stratified_holdout
+from pipeline.datasets.mnist import N_CLASSES
+from pipeline.splitting import stratified_holdout
 from pipeline.io import read_json
 from pipeline.scalers import Scaler
 from pipeline.training import load_checkpoint, resolve_device

@@ -18,6 +18,7 @@ METRICS = Path("metrics")  # per study: <study>.json (headline) and <study>/ (th
 REPORTS = Path("reports")  # per study: figures; the report's pages
 AUDIT = REPORTS / "audit"  # per dataset: the split audit
 DOWNLOAD_REPORTS = REPORTS / "download"  # per dataset: what the download found
+CODE = Path("data/code")  # per command (and dataset): the code it runs, file by file (code stage)
 
 
 def records(dataset: str) -> Path:
@@ -38,3 +39,8 @@ def download_report(dataset: str) -> Path:
 
 def headline_metrics(study: str) -> Path:
     return METRICS / f"{study}.json"
+
+
+def code_fingerprint(command: str, dataset: str | None = None) -> Path:
+    """``data/code/<command>.json``, or ``data/code/<command>/<dataset>.json`` for a dataset's."""
+    return CODE / command / f"{dataset}.json" if dataset else CODE / f"{command}.json"

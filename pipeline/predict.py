@@ -30,12 +30,12 @@ from pipeline.errors import PipelineError
 from pipeline.io import jsonable, read_json
 from pipeline.scalers import Scaler
 from pipeline.scoring import aggregate_units
-from pipeline.studies import STUDIES, Study, get_study
+from pipeline.studies import Study, all_studies, get_study
 from pipeline.training import load_checkpoint, predict_scores
 
 log = logging.getLogger(__name__)
 
-SCORING_STUDIES = sorted(name for name, study in STUDIES.items() if study.featurize_file)
+SCORING_STUDIES = sorted(name for name, study in all_studies().items() if study.featurize_file)
 
 
 @dataclass

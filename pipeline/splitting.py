@@ -154,3 +154,21 @@ def partition_audit(manifest: pd.DataFrame, group_column: str,
                    for key in ("counts", "counts_by_class") if key in final}
     return {**summary, "folds": len(folds), "tested_once": bool((tested == 1).all()),
             "by_partition": per_partition}
+
+
+def stratified_holdout(
+    labels: np.ndarray, n_val: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split positions ``0..len(labels)-1`` into (train, validation), each class in proportion.
+
+    Both index arrays come back sorted, so they are stable to store and compare.
+    """
+    from sklearn.model_selection import train_test_split  # here: split and download skip sklearn
+
+    labels = np.asarray(labels)
+    if not 0 < n_val < len(labels):
+        raise ValueError(f"n_val must be between 1 and {len(labels) - 1}, got {n_val}")
+    train_idx, val_idx = train_test_split(
+        np.arange(len(labels)), test_size=n_val, stratify=labels, random_state=seed
+    )
+    return np.sort(train_idx), np.sort(val_idx)

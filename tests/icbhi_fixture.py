@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from pipeline.datasets.icbhi import DATABASE_DIR, DIAGNOSIS_FILE, SPLIT_FILE
+from pipeline.datasets.icbhi.adapter import DATABASE_DIR, DIAGNOSIS_FILE, SPLIT_FILE
 
 SAMPLE_RATE = 4000
 AUDIO_S = 3.0

@@ -19,8 +19,10 @@ from pipeline.datasets import mnist
 from pipeline.errors import PipelineError
 from pipeline.evaluations import mnist_ae_report
 from pipeline.models.conv_ae import ConvAutoencoder
-from pipeline.stages.split import mnist_split
-from pipeline.studies import Samples, load_mnist_ae, load_mnist_novelty, load_sines
+from pipeline.datasets.mnist import mnist_split
+from pipeline.datasets.mnist.study import load_mnist_ae, load_mnist_novelty
+from pipeline.datasets.sines.study import load_sines
+from pipeline.studies import Samples
 from tests.ae_fixture import make_mnist_copy
 
 TRAIN = {"device": "cpu", "scaler": "none", "train_images": 100, "val_images": None, "epochs": 2,

@@ -22,7 +22,7 @@ from pipeline.cli import app
 from pipeline.datasets.base import extract_zip, read_checksums
 from pipeline.errors import PipelineError
 from pipeline.features import mfcc_windows
-from pipeline.studies import PREDICT_BATCH, _featurize_icbhi
+from pipeline.datasets.icbhi.study import PREDICT_BATCH, _featurize_icbhi
 from tests.hls_fixture import make_hls_copy, tone, write_checksums, write_wav
 from tests.test_hls_pipeline import PARAMS, project  # noqa: F401 - the trained-project fixture
 
@@ -259,7 +259,7 @@ def test_predict_turns_an_unexpected_failure_into_that_files_error(project, monk
         return real(path, cfg)
 
     real = mfcc_windows.recording_features
-    monkeypatch.setattr("pipeline.studies.recording_features", explode)
+    monkeypatch.setattr("pipeline.datasets.hls_cmds.study.recording_features", explode)
     result = _predict(good.with_name("boom.wav"), good)
     payload = json.loads(result.stdout)
     assert result.exit_code == 1 and [r["file"] for r in payload["results"]] == [str(good)]

@@ -13,7 +13,7 @@ from pipeline.grouping import grouped_folds
 from pipeline.objectives import OBJECTIVES, Reconstruction
 from pipeline.stages.download import download
 from pipeline.splitting import UNUSED, fold_partitions, partition_audit
-from pipeline.stages.split import anomaly_folds
+from pipeline.datasets.hls_cmds import anomaly_folds
 
 PERCENTILE = {"method": "percentile", "percentile": 90, "aggregate": "mean"}
 

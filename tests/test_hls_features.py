@@ -8,7 +8,7 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.features.mfcc_windows import MFCCWindows, frame_windows, recording_features
 from pipeline.stages.download import download
-from pipeline.stages.features import mfcc_window_table
+from pipeline.datasets.hls_cmds import mfcc_window_table
 
 CFG = MFCCWindows(sample_rate=4000, window_s=1.0, hop_s=0.5, n_mfcc=13, n_fft=256,
                   hop_length=64, n_mels=32)

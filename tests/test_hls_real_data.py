@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.stages.download import download
 from pipeline.splitting import UNUSED, audit, partition_audit
-from pipeline.stages.split import anomaly_folds, anomaly_split
+from pipeline.datasets.hls_cmds import anomaly_folds, anomaly_split
 from tests.conftest import SHARED_DATASETS
 
 pytestmark = [

@@ -11,7 +11,7 @@ import pytest
 from tests.icbhi_fixture import ABSENT, PATIENTS, make_icbhi_copy, recording_name
 
 from pipeline.datasets import get_dataset
-from pipeline.datasets.icbhi import DATABASE_DIR, DIAGNOSIS_FILE, SPLIT_FILE, ICBHI
+from pipeline.datasets.icbhi.adapter import DATABASE_DIR, DIAGNOSIS_FILE, SPLIT_FILE, ICBHI
 from pipeline.errors import PipelineError
 from pipeline.stages.download import download
 

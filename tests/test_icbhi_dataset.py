@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.datasets.icbhi import (
+from pipeline.datasets.icbhi.adapter import (
     DATABASE_DIR,
     SPLIT_FILE,
     build_cycle_table,

@@ -15,16 +15,15 @@ from typer.testing import CliRunner
 from tests.icbhi_fixture import PATIENTS, TRAIN_PATIENTS, make_icbhi_copy, recording_name
 
 from pipeline.cli import app
-from pipeline.datasets.icbhi import DATABASE_DIR, ICBHI, LABEL4
+from pipeline.datasets.icbhi.adapter import DATABASE_DIR, ICBHI, LABEL4
 from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.stages import calibrate, download, evaluate, features, split, train
 from pipeline.calibration import calibrate as calibrate_scores
 from pipeline.objectives import Classification
-from pipeline.stages.features import cycle_features
+from pipeline.datasets.icbhi.prepare import cycle_features, patient_split
 from pipeline.grouping import hold_out_groups
 from pipeline.splitting import audit
-from pipeline.stages.split import patient_split
 
 FEATURES = {"sample_rate": 4000, "cycle_s": 1.0, "pad_mode": "repeat", "min_cycle_s": 0.8,
             "n_mels": 16, "n_fft": 128, "hop_length": 64, "fmin": 50.0, "fmax": None,

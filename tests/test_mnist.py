@@ -15,11 +15,11 @@ from pipeline.datasets.mnist import (
     novelty_split,
     parse_idx,
     read_mnist,
-    stratified_holdout,
     verify_md5,
     verify_mnist,
 )
 from pipeline.errors import PipelineError
+from pipeline.splitting import stratified_holdout
 from tests.conftest import SHARED_DATASETS
 
 REAL_MNIST = SHARED_DATASETS / "mnist"

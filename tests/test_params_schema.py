@@ -25,7 +25,7 @@ from pipeline.scalers import Scaler
 from pipeline.scoring import AGGREGATES
 from pipeline.semi import METHODS as SEMI_METHODS
 from pipeline.calibration import METHODS as CALIBRATION_METHODS
-from pipeline.stages.split import ICBHI_SCHEMES
+from pipeline.datasets.icbhi.prepare import ICBHI_SCHEMES
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = yaml.safe_load((ROOT / "params.yaml").read_text())

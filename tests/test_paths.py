@@ -11,7 +11,7 @@ from pipeline import paths
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {p.as_posix() for p in (paths.RAW, paths.RECORDS, paths.FEATURES, paths.SPLITS,
-                                  paths.SCORES, paths.MODELS, paths.METRICS, paths.REPORTS)}
+                                  paths.SCORES, paths.MODELS, paths.METRICS, paths.REPORTS, paths.CODE)}
 # files one per dataset (or study) directly in a folder, and the helper that names them
 NAMED = {paths.RECORDS: paths.records, paths.SPLITS: paths.split_manifest,
          paths.AUDIT: paths.audit_report, paths.DOWNLOAD_REPORTS: paths.download_report}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.stages.evaluate import headline
-from pipeline.studies import STUDIES
+from pipeline.studies import all_studies
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def _run(command: str, cwd: Path, **env: str) -> str:
 
 
 def _write_metrics(root: Path, value: float) -> None:
-    for study in STUDIES.values():
+    for study in all_studies().values():
         metrics: dict = {}
         for key in study.headline:  # a full metrics tree holding every headline key
             *parents, last = key.split(".")
@@ -53,7 +53,7 @@ def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("exp")
     shutil.copy(ROOT / "params.yaml", root)
     stages = {s: {"cmd": "true", "params": ["model.latent"],
-                  "metrics": [{f"metrics/{s}.json": {"cache": False}}]} for s in STUDIES}
+                  "metrics": [{f"metrics/{s}.json": {"cache": False}}]} for s in all_studies()}
     (root / "dvc.yaml").write_text(json.dumps({"stages": stages}))
     _write_metrics(root, 0.5)
     for command in ("git init -q -b main", "git config user.email t@example.org",
@@ -84,6 +84,6 @@ def test_readme_filter_fits_200_columns_and_shows_what_changed(repo, command):
                                                    "spec_target")]
     else:  # every study: its first headline number
         assert sorted(metrics) == sorted(f"{s}.{'mse' if s == 'mnist_ae' else 'auroc'}"
-                                         for s in STUDIES)
+                                         for s in all_studies())
     terminal = _run(command + " --no-pager", repo, COLUMNS="200")
     assert "…" not in terminal

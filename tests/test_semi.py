@@ -14,7 +14,8 @@ from pipeline import semi
 from pipeline.errors import PipelineError
 from pipeline.models.cnn import SimpleCNN
 from pipeline.stages.semi_summary import cluster_bootstrap, gap_closed
-from pipeline.studies import get_study, labelled_training_rows
+from pipeline.datasets.icbhi.study import labelled_training_rows
+from pipeline.studies import get_study
 from pipeline.objectives import Classification
 from pipeline.training import TrainConfig, fit
 

@@ -9,7 +9,7 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.stages.download import download
 from pipeline.splitting import audit, connected_groups, share_out
-from pipeline.stages.split import anomaly_split
+from pipeline.datasets.hls_cmds import anomaly_split
 
 
 def test_connected_groups_follow_chains_of_shared_values():

@@ -1,17 +1,58 @@
-"""Dataset adapters by name (the names of the folders in ``data/raw`` and the local copy)."""
+"""Datasets by name: one package each, ``pipeline/datasets/<package>/``, found by name
+(a ``-`` in a dataset's name is ``_`` in its package's: ``hls-cmds`` is ``hls_cmds``).
+
+A package's module (its ``__init__``) is the dataset's adapter and data preparation, each
+part named for the stage that uses it:
+
+- ``DATASET``: the ``Dataset`` adapter (where the files come from, how records, subjects
+  and labels are read; ``pipeline/datasets/base.py``), for ``pipeline download``;
+- ``extract(name, records, raw_dir, params)``: writes its features, for ``pipeline features``;
+- ``split(name, params) -> (manifest, audit)``: its split, for ``pipeline split``;
+- or, for generated data, ``generate(settings) -> (x, table, audit)``, for ``pipeline generate``.
+
+Its ``study.py`` declares the studies over it (``STUDIES``, by name), with their loaders
+and the features ``pipeline predict`` makes of a new file. Packages are imported only when
+asked for, so a stage imports the code of its own dataset alone.
+"""
 
 from __future__ import annotations
 
-from pipeline.datasets.base import Dataset
-from pipeline.datasets.hls_cmds import HLSCMDS
-from pipeline.datasets.icbhi import ICBHI
-from pipeline.datasets.mnist import MNIST
+import importlib
+import pkgutil
+from pathlib import Path
+from types import ModuleType
+
 from pipeline.errors import PipelineError
 
-DATASETS: dict[str, Dataset] = {d.name: d for d in (HLSCMDS(), ICBHI(), MNIST())}
+
+def names() -> list[str]:
+    """Every dataset with a package here, by name."""
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(__path__) if m.ispkg)
 
 
-def get_dataset(name: str) -> Dataset:
-    if name not in DATASETS:
-        raise PipelineError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
-    return DATASETS[name]
+def dataset_package(name: str) -> ModuleType:
+    """The package of dataset ``name``."""
+    if name not in names():
+        raise PipelineError(f"unknown dataset {name!r}; known: {', '.join(names())}")
+    return importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+
+
+def part(name: str, attribute: str, stage: str):
+    """``attribute`` of dataset ``name``'s package: what ``pipeline <stage>`` runs for it."""
+    found = getattr(dataset_package(name), attribute, None)
+    if found is None:
+        raise PipelineError(f"dataset {name!r} has no {attribute} (pipeline/datasets/"
+                            f"{name.replace('-', '_')}/__init__.py), so no `pipeline {stage} {name}`")
+    return found
+
+
+def get_dataset(name: str):
+    """The adapter (``Dataset``) of dataset ``name``."""
+    return part(name, "DATASET", "download")
+
+
+def study_modules() -> list[ModuleType]:
+    """Every dataset package's ``study`` module (where it has one), in name order."""
+    return [importlib.import_module(f"{__name__}.{m.name}.study")
+            for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+            if m.ispkg and (Path(__path__[0]) / m.name / "study.py").is_file()]

@@ -21,12 +21,13 @@ from typing import Any
 import typer
 
 from pipeline import compare, paths
-from pipeline.datasets import DATASETS
+from pipeline.datasets import dataset_package
 from pipeline.errors import PipelineError
 from pipeline.html_page import collapsed, escape, figure_html, fmt, grid, kv_table, page, write_text
 from pipeline.io import read_json
 from pipeline.params import load_params, lookup
-from pipeline.studies import SEMI_STUDY, STUDIES, Study
+from pipeline.datasets.icbhi.study import SEMI_STUDY
+from pipeline.studies import Study, all_studies
 from pipeline.study_notes import notes
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def collect(study: Study, params: dict) -> dict | None:
     return {
         "study": study,
         "notes": notes(study.name, audit),
-        "dataset": DATASETS.get(study.dataset),
+        "dataset": getattr(dataset_package(study.dataset), "DATASET", None),
         "metrics": flatten({k: v for k, v in details.items() if k != "data"}),
         "data": details.get("data", {}),
         "headline": read_json(headline_path).get(study.name, {}),
@@ -295,7 +296,7 @@ def _branch_comparison(params: dict) -> tuple[str, str]:
         log.info("report: no %r to compare with", baseline)
         return "", ""
     log.info("report: comparing with %s", baseline)
-    studies = list(STUDIES)
+    studies = list(all_studies())
     results = compare.compare(baseline, compare.WORKSPACE, studies, compare.config(params))
     pairs = compare.roc_pairs(baseline, compare.WORKSPACE, studies)
     return (compare.to_markdown(results, baseline, compare.WORKSPACE),
@@ -303,7 +304,7 @@ def _branch_comparison(params: dict) -> tuple[str, str]:
 
 
 def report(params: dict) -> list[dict]:
-    entries = [e for s in STUDIES.values() if (e := collect(s, params)) is not None]
+    entries = [e for s in all_studies().values() if (e := collect(s, params)) is not None]
     markdown, comparison = _branch_comparison(params)
     semi_path = paths.headline_metrics(SEMI_STUDY)
     semi = read_json(semi_path) if semi_path.is_file() else None

@@ -25,7 +25,8 @@ from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_csv, write_json
 from pipeline.metrics import draw_counts, resampled_aurocs
 from pipeline.params import load_params, lookup
-from pipeline.studies import SEMI_STUDY, get_study
+from pipeline.datasets.icbhi.study import SEMI_STUDY
+from pipeline.studies import get_study
 
 CI_LEVEL = 0.95
 

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.errors import PipelineError
+from pipeline.splitting import audit
+
 N_COMPONENTS = 3
 SPLITS = ("train", "val", "test")
 
@@ -204,3 +207,26 @@ def generate_sines(
     frame = pd.DataFrame(rows, columns=["index", "split", "label", "anomaly_type"])
     array = np.asarray(series, dtype=np.float32).reshape(len(rows), 1, length)
     return array, frame
+
+
+# ---------------------------------------------------------------- the generate stage
+def generate(cfg: dict) -> tuple[np.ndarray, pd.DataFrame, dict]:
+    """Series, their table and its audit from the ``sines.generate`` settings."""
+    settings = dict(cfg)
+    for key in ("amplitude_range", "frequency_range"):
+        settings[key] = tuple(settings[key])
+    settings["anomaly_types"] = tuple(settings["anomaly_types"])
+    try:
+        x, table = generate_sines(**settings)
+    except (TypeError, ValueError) as exc:
+        raise PipelineError(f"sines.generate: {exc}") from exc
+    table = table.rename(columns={"index": "series"})
+    report = audit(table, group_column="series")
+    by_type = table[table["label"] == 1].groupby(["split", "anomaly_type"]).size()
+    report.update(
+        dataset="sines", scheme="generated", seed=cfg["seed"],
+        anomaly_fraction=cfg["anomaly_fraction"],
+        abnormal_by_type={split: {k: int(v) for k, v in part.droplevel(0).items()}
+                          for split, part in by_type.groupby(level=0)},
+    )
+    return x, table, report

@@ -1,5 +1,8 @@
 """HLS-CMDS: heart and lung sounds recorded from a clinical manikin (Torabi et al. 2025).
 
+The dataset's package: its adapter (``DATASET``: sources, layout, records), its features
+(``extract``: MFCC windows) and its split (``split``); ``study.py`` holds the study over it.
+
 Layout (the official archive's, and the local copy's): ``HS/*.wav`` heart sounds,
 ``LS/*.wav`` lung sounds, ``Mix/`` mixtures ``Mxxxx`` with their heart source ``Hxxxx``
 and lung source ``Lxxxx``; ``HS.csv``, ``LS.csv``, ``Mix.csv`` describe them.
@@ -7,16 +10,32 @@ and lung source ``Lxxxx``; ``HS.csv``, ``LS.csv``, ``Mix.csv`` describe them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from pipeline import paths
 from pipeline.datasets.base import Dataset, Source, extract_zip
 from pipeline.errors import PipelineError
+from pipeline.features.mfcc_windows import MFCCWindows, recording_windows, window_features
+from pipeline.features.parallel import map_in_chunks
+from pipeline.grouping import grouped_folds, hold_out_groups
+from pipeline.io import write_parquet
+from pipeline.params import lookup
+from pipeline.progress import bar as progress_bar
+from pipeline.splitting import (
+    connected_groups,
+    fold_partitions,
+    holdout_partitions,
+    partition_audit,
+    share_out,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,3 +195,125 @@ def _check_files(records: pd.DataFrame, raw_dir: Path) -> None:
         rel = path.relative_to(raw_dir).as_posix()
         if rel not in listed:
             raise PipelineError("audio file not described by HS.csv, LS.csv or Mix.csv", path)
+
+
+DATASET = HLSCMDS()
+
+
+# ---------------------------------------------------------------- features
+def mfcc_window_table(records: pd.DataFrame, raw_dir: Path, cfg: MFCCWindows) -> pd.DataFrame:
+    """One row per window of every record; features as float32 columns f000, f001, ...
+
+    Files are read on a thread pool a chunk at a time; each chunk's windows go through the
+    spectral backend in one batched call, and the table is built once from the arrays.
+    """
+    files = [raw_dir / name for name in records["file"]]
+    features, counts = [], []
+    with progress_bar(total=len(files), desc="mfcc", unit="file") as progress:
+        for _, windows in map_in_chunks(functools.partial(recording_windows, cfg=cfg), files):
+            features.append(window_features(np.concatenate(windows), cfg))
+            counts.extend(len(w) for w in windows)
+            progress.update(len(windows))
+    x = np.concatenate(features) if features else np.empty((0, 0), np.float32)
+    counts = np.asarray(counts, dtype=np.int64)
+    window = np.arange(len(x)) - np.repeat(np.cumsum(counts) - counts, counts)  # 0.. per record
+    index = pd.DataFrame({"record": np.repeat(records["record"].to_numpy(), counts),
+                          "window": window, "start_s": window * cfg.hop_s})
+    columns = pd.DataFrame(x, columns=[f"f{i:03d}" for i in range(x.shape[1])])
+    return pd.concat([index, columns], axis=1)
+
+
+def extract(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
+    """The features stage: MFCC windows of every record, one Parquet row per window."""
+    cfg = MFCCWindows(**lookup(params, "features"))
+    table = mfcc_window_table(records, raw_dir, cfg)
+    write_parquet(paths.FEATURES / f"{dataset}.parquet", table)
+    log.info("%s: %d windows x %d features", dataset, len(table), table.shape[1] - 3)
+
+
+# ---------------------------------------------------------------- split: records grouped, groups dealt out
+# Autoencoders train and validate on normal sounds only. A group never straddles two
+# roles: identical audio (same sha256) is one group, and so is a mixture family (Mxxxx
+# with its sources Hxxxx/Lxxxx, which in turn reuse HS/LS recordings).
+GROUP_KEYS = ("sha256", "family")
+
+
+def grouped_records(records: pd.DataFrame, subset: str,
+                    group_by: tuple[str, ...] = GROUP_KEYS) -> pd.DataFrame:
+    """Records of ``subset`` (record, group, label, kind, sha256, group_has_abnormal).
+
+    ``group_by`` must include sha256 (identical audio never straddles splits); dropping
+    ``family`` lets a mixture's sources sit apart from it, to measure what that costs.
+    """
+    if subset not in SUBSETS:
+        raise PipelineError(f"split.subset must be one of {sorted(SUBSETS)}, got {subset!r}")
+    if "sha256" not in group_by or not set(group_by) <= set(GROUP_KEYS):
+        raise PipelineError(f"split.group_by must hold sha256 and may add family, got {list(group_by)}")
+    chosen = records[records["kind"].isin(SUBSETS[subset])].reset_index(drop=True)
+    groups = connected_groups(chosen[list(group_by)])
+    manifest = pd.DataFrame(
+        {"record": chosen["record"], "group": groups, "label": chosen["label"],
+         "kind": chosen["kind"], "sha256": chosen["sha256"]}
+    )
+    manifest["group_has_abnormal"] = manifest.groupby("group")["label"].transform("max") == 1
+    return manifest
+
+
+def anomaly_split(
+    records: pd.DataFrame, subset: str, fractions: tuple[float, float, float], seed: int,
+    group_by: tuple[str, ...] = GROUP_KEYS,
+) -> pd.DataFrame:
+    """``grouped_records`` with a holdout ``split``: groups made only of normal sounds are
+    shared out by ``fractions``; a group holding any abnormal sound goes to test whole."""
+    manifest = grouped_records(records, subset, group_by)
+    normal_groups = np.unique(manifest.loc[~manifest["group_has_abnormal"], "group"])
+    shares = share_out(normal_groups, fractions, seed)
+    split_of = {g: name for name, gs in shares.items() for g in gs}
+    manifest["split"] = manifest["group"].map(split_of).fillna("test")
+    return manifest
+
+
+def anomaly_folds(records: pd.DataFrame, subset: str, folds: int, val_fraction: float, seed: int,
+                  group_by: tuple[str, ...] = GROUP_KEYS) -> pd.DataFrame:
+    """``grouped_records`` with a ``fold`` column and one role column per partition.
+
+    Every group goes whole to one of ``folds`` folds, stratified on the label so that each
+    fold holds normal recordings. Fold k tests its groups; its autoencoder trains on the
+    normal recordings of the other folds, less a ``val_fraction`` share of them in whole
+    groups (validation: early stopping and the threshold). Abnormal recordings of the other
+    folds are unused in fold k. The final model trains on every normal recording, less the
+    same share for validation.
+    """
+    manifest = grouped_records(records, subset, group_by)
+    manifest["fold"] = grouped_folds(manifest, folds, seed, group_column="group", stratify="label")
+    normal = (manifest["label"] == 0).to_numpy()
+
+    def carve_val(rows: np.ndarray) -> np.ndarray:
+        return hold_out_groups(manifest.iloc[rows], val_fraction, seed, group_column="group",
+                               stratify="kind")
+
+    return manifest.assign(**fold_partitions(manifest["fold"].to_numpy(), normal, carve_val))
+
+
+def split(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
+    """The split stage: ``split.scheme`` kfold (``anomaly_folds``) or holdout (``anomaly_split``)."""
+    records = pd.read_parquet(paths.records(dataset))
+    cfg = lookup(params, "split")
+    group_by = tuple(cfg.get("group_by", GROUP_KEYS))
+    if cfg["scheme"] == "kfold":
+        manifest = anomaly_folds(records, cfg["subset"], len(cfg["folds"]), cfg["val_fraction"],
+                                 cfg["seed"], group_by)
+    else:
+        manifest = anomaly_split(records, cfg["subset"], tuple(cfg["fractions"]), cfg["seed"],
+                                 group_by)
+        manifest = manifest.assign(**holdout_partitions(manifest.pop("split").to_numpy()))
+    report = partition_audit(manifest, group_column="group")
+    in_abnormal_group = manifest["group_has_abnormal"]
+    report.update(
+        dataset=dataset, scheme=cfg["scheme"], subset=cfg["subset"], seed=cfg["seed"],
+        group_by=list(group_by),
+        normal_only_groups=int(manifest.loc[~in_abnormal_group, "group"].nunique()),
+        # normal sounds that share audio or a mixture family with an abnormal one
+        normal_in_a_group_with_abnormal=int(((manifest["label"] == 0) & in_abnormal_group).sum()),
+    )
+    return manifest, report

@@ -4,13 +4,16 @@ IDX layout (big-endian): a 4-byte magic ``0x0000TTNN`` (TT = 0x08 for uint8, NN 
 number of dimensions), one uint32 per dimension, then the raw values. Every check
 names the file at fault, so a bad download reads as a clear message, not a traceback.
 ``MNIST`` is the dataset adapter the download stage uses: official sources with their
-md5s, and one record per image.
+md5s, and one record per image (``DATASET``); ``extract`` (features: the archives as
+they are) and ``split`` (validation images held out of training) make the rest of the
+dataset's package, and ``study.py`` the studies over it.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import struct
 import zlib
 from dataclasses import dataclass
@@ -19,8 +22,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import paths
 from pipeline.datasets.base import Dataset, Source
 from pipeline.errors import PipelineError
+from pipeline.io import write_npz
+from pipeline.params import lookup
+from pipeline.splitting import SPLITS, audit, stratified_holdout
+
+log = logging.getLogger(__name__)
 
 OFFICIAL_URL = "http://yann.lecun.com/exdb/mnist/"
 # Same files; the official site often refuses downloads.
@@ -132,24 +141,6 @@ def read_mnist(folder: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def stratified_holdout(
-    labels: np.ndarray, n_val: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split positions ``0..len(labels)-1`` into (train, validation), each class in proportion.
-
-    Both index arrays come back sorted, so they are stable to store and compare.
-    """
-    from sklearn.model_selection import train_test_split  # here: split and download skip sklearn
-
-    labels = np.asarray(labels)
-    if not 0 < n_val < len(labels):
-        raise ValueError(f"n_val must be between 1 and {len(labels) - 1}, got {n_val}")
-    train_idx, val_idx = train_test_split(
-        np.arange(len(labels)), test_size=n_val, stratify=labels, random_state=seed
-    )
-    return np.sort(train_idx), np.sort(val_idx)
-
-
 @dataclass(frozen=True)
 class NoveltySplit:
     """Positions into the given train/val/test label arrays, plus the test targets."""
@@ -219,3 +210,61 @@ class MNIST(Dataset):
     def read_records(self, raw_dir: Path) -> pd.DataFrame:
         verify_mnist(raw_dir)
         return records_table(read_mnist(raw_dir))
+
+
+DATASET = MNIST()
+
+
+# ---------------------------------------------------------------- features and split
+def mnist_arrays(records: pd.DataFrame, raw_dir: Path) -> dict[str, np.ndarray]:
+    """The four IDX archives as uint8 arrays, checked against the records table."""
+    arrays = read_mnist(raw_dir)
+    for split in ("train", "test"):
+        labels = records.loc[records["set"] == split].sort_values("index")["label"].to_numpy()
+        if not np.array_equal(labels, arrays[f"{split}_labels"]):
+            raise PipelineError(f"{split} labels differ from data/records/mnist.parquet "
+                                "(re-run `pipeline download mnist`)", raw_dir)
+    return arrays
+
+
+def extract(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
+    """The features stage: the four archives as uint8 arrays in one NPZ."""
+    settings = lookup(params, "mnist.features") or {}
+    if settings:
+        raise PipelineError(f"mnist.features takes no settings, got {sorted(settings)}")
+    arrays = mnist_arrays(records, raw_dir)
+    write_npz(paths.FEATURES / f"{dataset}.npz", **arrays)
+    log.info("%s: %d train + %d test images", dataset, len(arrays["train_images"]),
+             len(arrays["test_images"]))
+
+
+def mnist_split(records: pd.DataFrame, n_val: int, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Manifest (image, set, index, digit, split) and its audit, digit counts per split."""
+    records = records.sort_values(["set", "index"], ascending=[False, True], ignore_index=True)
+    manifest = pd.DataFrame({
+        "image": records["set"] + "/" + records["index"].astype(str),
+        "set": records["set"], "index": records["index"], "digit": records["label"],
+        "split": np.where(records["set"] == "test", "test", "train"),
+    })
+    train_rows = np.flatnonzero(manifest["set"] == "train")
+    _, val = stratified_holdout(manifest["digit"].to_numpy()[train_rows], n_val, seed)
+    manifest.loc[train_rows[val], "split"] = "val"
+    # no normal/abnormal here (that is a study's choice): audit counts images and checks leaks
+    report = audit(manifest.assign(label=0), group_column="image")
+    for split in SPLITS:
+        digits = manifest.loc[manifest["split"] == split, "digit"]
+        report["counts"][split] = {"total": len(digits), **{
+            f"digit_{d}": int(n) for d, n in enumerate(np.bincount(digits, minlength=N_CLASSES))
+        }}
+    report.update(scheme="stratified_holdout", n_val=n_val, seed=seed)
+    return manifest, report
+
+
+def split(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
+    """The split stage: ``mnist.split.n_val`` training images become validation, stratified
+    by digit (seeded); the test images are the test split. Each image is its own group."""
+    records = pd.read_parquet(paths.records(dataset))
+    cfg = lookup(params, "mnist.split")
+    manifest, report = mnist_split(records, cfg["n_val"], cfg["seed"])
+    report["dataset"] = dataset
+    return manifest, report

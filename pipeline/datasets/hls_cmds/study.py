@@ -1,0 +1,55 @@
+"""The HLS-CMDS study (``hls_ae``): its loader and the features ``pipeline predict`` makes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import paths
+from pipeline.features.mfcc_windows import MFCCWindows, recording_features
+from pipeline.studies import Samples, Study, partition_column
+
+
+def load(splits: list[str], params: dict, partition: str) -> dict[str, Samples]:
+    features = pd.read_parquet(paths.FEATURES / "hls-cmds.parquet")
+    manifest = partition_column(paths.split_manifest("hls-cmds"), partition, ["record", "group"])
+    records = pd.read_parquet(
+        paths.records("hls-cmds"), columns=["record", "kind", "heart_type", "lung_type", "label"]
+    )
+    table = features.merge(manifest, on="record").merge(records, on="record")
+    columns = [c for c in features.columns if c.startswith("f")]
+    out = {}
+    for split in splits:
+        part = table[table["split"] == split].reset_index(drop=True)
+        meta = part[["record", "window", "kind", "heart_type", "lung_type", "label", "group"]]
+        out[split] = Samples(
+            x=part[columns].to_numpy(np.float32, copy=True),  # its own array: scaled in place
+            y=part["label"].to_numpy(np.int64),
+            meta=meta.assign(unit=part["record"]),
+        )
+    return out
+
+
+def featurize_file(path: Path, settings: dict) -> tuple[list[dict], Iterator[Samples]]:
+    x = recording_features(path, MFCCWindows(**settings))
+    meta = pd.DataFrame({"unit": str(path), "window": np.arange(len(x))})
+    return [], iter([Samples(x=x, y=np.zeros(len(x), np.int64), meta=meta)])
+
+
+STUDIES = {
+    "hls_ae": Study(
+        name="hls_ae", dataset="hls-cmds", root=None, objective="reconstruction",
+        load=load, model_inputs=lambda x: {"input_dim": int(x.shape[1])},
+        cross_validated=True, partition="final",
+        unit="recording", type_columns=("heart_type", "lung_type"), group_column="kind",
+        bootstrap_group="group",
+        features="features", featurize_file=featurize_file,
+        headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.sensitivity",
+                  "test.sensitivity_ci_low", "test.sensitivity_ci_high", "test.specificity",
+                  "test.specificity_ci_low", "test.specificity_ci_high",
+                  "test.specificity_target", "test.separation", "cv.auroc_mean", "cv.auroc_std"),
+    ),
+}

@@ -1,0 +1,80 @@
+"""The pipeline's own import graph, read from its source, and the code each command runs.
+
+A command ``pipeline <name>`` runs ``pipeline/cli.py`` and its stage module; the code it
+depends on is every pipeline module those import, at any depth (imports inside
+functions too), with the packages holding them (a package's ``__init__`` runs first).
+Three imports happen by name, and are followed as such:
+
+- ``pipeline.models.build`` imports every model module (the registry walks its folder);
+- ``pipeline.studies`` imports every dataset package's ``study`` module (the studies are
+  declared there);
+- the dataset commands (download, generate, features, split) import their dataset's
+  package, named on the command line (``pipeline.datasets.dataset_package``).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+DATASET_COMMANDS = ("download", "generate", "features", "split")
+
+
+def modules() -> dict[str, Path]:
+    """Every module of ``pipeline`` by dotted name (a package by its own name)."""
+    root = PACKAGE.parent
+    return {".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def static_imports() -> dict[str, set[str]]:
+    """module -> the pipeline modules it names in an import statement, anywhere in it."""
+    known = modules()
+    graph = {}
+    for name, path in known.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline"):
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+        graph[name] = {m for m in found if m in known and m != name}
+    return graph
+
+
+def import_graph() -> dict[str, set[str]]:
+    """``static_imports`` with the imports made by name (see the module's docstring)."""
+    known, graph = modules(), static_imports()
+    graph["pipeline.models"] |= {m for m in known if m.startswith("pipeline.models.")}
+    graph["pipeline.studies"] |= {m for m in known if m.startswith("pipeline.datasets.")
+                                  and m.endswith(".study")}
+    return graph
+
+
+def closure(start: set[str], graph: dict[str, set[str]]) -> set[str]:
+    """``start`` and every module it imports, transitively, with the packages holding them."""
+    seen, todo = set(), list(start)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(graph.get(name, ()))
+        if "." in name:
+            todo.append(name.rpartition(".")[0])
+    return seen
+
+
+def command_code(module: str, command: str, argument: str | None = None) -> dict[str, str]:
+    """The code ``pipeline <command> <argument>`` runs (``module``: its stage module), as
+    ``{path relative to the repository: sha256 of the file}``."""
+    start = {"pipeline.cli", module}
+    if command in DATASET_COMMANDS and argument is not None:
+        start.add(f"pipeline.datasets.{argument.replace('-', '_')}")
+    known = modules()
+    files = sorted(known[m] for m in closure(start, import_graph()) if m in known)
+    root = PACKAGE.parent
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}

@@ -1,0 +1,56 @@
+"""Every stage's code dependency is exactly the code its command runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline import paths
+from pipeline.cli import COMMANDS
+from pipeline.import_graph import DATASET_COMMANDS, command_code
+from pipeline.stages.code import fingerprints
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stages():
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        return [s for s in repo.index.stages if s.cmd and s.cmd.startswith("pipeline ")]
+
+
+@pytest.mark.parametrize("stage", _stages(), ids=lambda s: s.addressing)
+def test_each_stage_depends_on_its_commands_code_file_and_on_no_source_file(stage):
+    words = stage.cmd.split()
+    deps = [d.def_path for d in stage.deps]
+    if words[1] == "code":
+        assert deps == ["pipeline"] and [o.def_path for o in stage.outs] == [str(paths.CODE)]
+        return
+    dataset = words[2] if words[1] in DATASET_COMMANDS else None
+    code = [d for d in deps if d.startswith(f"{paths.CODE}/")]
+    assert code == [str(paths.code_fingerprint(words[1], dataset))]
+    # data inside the package (the verified copies' checksums) is not code
+    assert all(not d.endswith(".py") and Path(ROOT, d).is_dir() and not list(Path(ROOT, d).rglob("*.py"))
+               for d in deps if d.startswith("pipeline"))
+
+
+def test_a_commands_code_follows_imports_made_by_name():
+    train = command_code("pipeline.stages.train", "train")
+    for path in ("pipeline/stages/train.py", "pipeline/objectives.py", "pipeline/models/mlp_ae.py",
+                 "pipeline/models/__init__.py", "pipeline/datasets/hls_cmds/study.py",
+                 "pipeline/datasets/icbhi/adapter.py", "pipeline/cli.py"):
+        assert path in train, path
+    assert "pipeline/stages/evaluate.py" not in train and "pipeline/compare.py" not in train
+    mnist = command_code("pipeline.stages.features", "features", "mnist")
+    assert "pipeline/datasets/mnist/__init__.py" in mnist
+    assert not any(p.startswith("pipeline/datasets/icbhi") for p in mnist)  # its own dataset only
+
+
+def test_fingerprints_cover_every_command_a_stage_runs():
+    written = set(fingerprints(COMMANDS))
+    listed = {str(paths.code_fingerprint(s.cmd.split()[1], s.cmd.split()[2]
+                                         if s.cmd.split()[1] in DATASET_COMMANDS else None)
+                  .relative_to(paths.CODE)) for s in _stages() if s.cmd.split()[1] != "code"}
+    assert listed <= written
