@@ -18,8 +18,10 @@ import ast
 import hashlib
 from pathlib import Path
 
+from pipeline.datasets import PARTS
+
 PACKAGE = Path(__file__).resolve().parent
-DATASET_COMMANDS = ("download", "generate", "features", "split")
+DATASET_COMMANDS = tuple(PARTS)  # the commands run on one dataset, whose package they import
 
 
 def modules() -> dict[str, Path]:

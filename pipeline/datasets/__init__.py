@@ -24,6 +24,9 @@ from types import ModuleType
 
 from pipeline.errors import PipelineError
 
+# what a dataset's package offers each dataset command (see above)
+PARTS = {"download": "DATASET", "generate": "generate", "features": "extract", "split": "split"}
+
 
 def names() -> list[str]:
     """Every dataset with a package here, by name."""
@@ -37,18 +40,24 @@ def dataset_package(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
 
 
-def part(name: str, attribute: str, stage: str):
-    """``attribute`` of dataset ``name``'s package: what ``pipeline <stage>`` runs for it."""
+def part(name: str, command: str):
+    """What ``pipeline <command> <name>`` runs: that part (``PARTS``) of the dataset's package."""
+    attribute = PARTS[command]
     found = getattr(dataset_package(name), attribute, None)
     if found is None:
         raise PipelineError(f"dataset {name!r} has no {attribute} (pipeline/datasets/"
-                            f"{name.replace('-', '_')}/__init__.py), so no `pipeline {stage} {name}`")
+                            f"{name.replace('-', '_')}/__init__.py), so no `pipeline {command} {name}`")
     return found
+
+
+def offers(name: str, command: str) -> bool:
+    """Whether dataset ``name``'s package has the part ``pipeline <command>`` runs."""
+    return hasattr(dataset_package(name), PARTS[command])
 
 
 def get_dataset(name: str):
     """The adapter (``Dataset``) of dataset ``name``."""
-    return part(name, "DATASET", "download")
+    return part(name, "download")
 
 
 def study_modules() -> list[ModuleType]:

@@ -20,8 +20,6 @@ log = logging.getLogger(__name__)
 
 # commands whose code is the same whatever they are run on (they find every study)
 STUDY_COMMANDS = ("train", "calibrate", "evaluate", "semi-summary", "report")
-# what a dataset's package offers each dataset command (pipeline/datasets/__init__.py)
-PARTS = {"download": "DATASET", "generate": "generate", "features": "extract", "split": "split"}
 
 
 def fingerprints(commands: dict[str, tuple[str, str]]) -> dict[str, dict[str, str]]:
@@ -32,9 +30,8 @@ def fingerprints(commands: dict[str, tuple[str, str]]) -> dict[str, dict[str, st
         out[str(paths.code_fingerprint(command).relative_to(paths.CODE))] = command_code(
             commands[command][0], command)
     for name in datasets.names():
-        package = datasets.dataset_package(name)
         for command in DATASET_COMMANDS:
-            if hasattr(package, PARTS[command]):
+            if datasets.offers(name, command):
                 path = paths.code_fingerprint(command, name).relative_to(paths.CODE)
                 out[str(path)] = command_code(commands[command][0], command, name)
     return out

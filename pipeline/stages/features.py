@@ -18,6 +18,6 @@ from pipeline.params import load_params
 
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:
     """Extract DATASET's features into data/features/."""
-    extract = part(dataset, "extract", "features")
+    extract = part(dataset, "features")
     records = pd.read_parquet(paths.records(dataset))
     extract(dataset, records, paths.RAW / dataset, load_params())

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def command(dataset: str = typer.Argument(..., help="synthetic dataset name: sines")) -> None:
     """Generate DATASET's series, labels and split (no download)."""
-    generate = part(dataset, "generate", "generate")
+    generate = part(dataset, "generate")
     x, table, report = generate(lookup(load_params(), f"{dataset}.generate"))
     write_npz(paths.FEATURES / f"{dataset}.npz", x=x)
     write_parquet(paths.FEATURES / f"{dataset}.parquet", table)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:
     """Split DATASET's records into train/val/test; write the manifest and the audit."""
-    manifest, report = part(dataset, "split", "split")(dataset, load_params())
+    manifest, report = part(dataset, "split")(dataset, load_params())
     found = read_json(paths.download_report(dataset))
     report["download"] = {k: v for k, v in found.items() if not isinstance(v, (dict, list))}
     write_parquet(paths.split_manifest(dataset), manifest)
