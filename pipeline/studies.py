@@ -38,6 +38,18 @@ class Samples:
     meta: pd.DataFrame  # one row per sample, with `unit` and `label` columns
     classes: tuple[str, ...] = ("normal", "abnormal")  # name of each label; 0 is normal
 
+    def take(self, rows: np.ndarray) -> Samples:
+        """The samples at positions ``rows``, in new arrays."""
+        return Samples(x=self.x[rows], y=self.y[rows], classes=self.classes,
+                       meta=self.meta.iloc[rows].reset_index(drop=True))
+
+    @staticmethod
+    def concat(parts: list[Samples]) -> Samples:
+        """``parts`` one after another, in new arrays (the classes are the first part's)."""
+        return Samples(x=np.concatenate([p.x for p in parts]), y=np.concatenate([p.y for p in parts]),
+                       classes=parts[0].classes,
+                       meta=pd.concat([p.meta for p in parts], ignore_index=True))
+
 
 @dataclass(frozen=True)
 class Study:

@@ -235,6 +235,15 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
     return model, pd.DataFrame(history)
 
 
+def kept_epoch(history: pd.DataFrame, cfg: TrainConfig) -> int:
+    """The epoch whose weights ``fit`` kept, read from its history by the same rule: the
+    last (``select: last``), or the first best by ``cfg.monitor``."""
+    if cfg.select == "last":
+        return int(history["epoch"].iloc[-1])
+    quality = history["val_auroc"] if cfg.monitor == "auroc" else -history["val_loss"]
+    return int(history["epoch"][quality.idxmax()])
+
+
 def validation_auroc(model: nn.Module, objective, val: tuple[np.ndarray, np.ndarray],
                      device: torch.device) -> float:
     """AUROC of abnormal (label != 0) against normal validation samples by the abnormality

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from pipeline.models import build
 from pipeline.objectives import Classification, Reconstruction
 from pipeline.scalers import Scaler
 from pipeline.training import (
-    TrainConfig, fit, load_checkpoint, predict_scores, save_checkpoint, validation_auroc,
+    TrainConfig, fit, kept_epoch, load_checkpoint, predict_scores, save_checkpoint, validation_auroc,
 )
 
 CFG = TrainConfig(epochs=15, batch_size=8, lr=1e-2, patience=3, seed=5, device="cpu")
@@ -44,6 +46,14 @@ def test_keeps_best_epoch_and_stops_early():
         assert (history["val_loss"].iloc[-CFG.patience:] >= best).all()
     _, val = _data()
     assert np.isclose(predict_scores(model, Reconstruction(), val[0], torch.device("cpu")).mean(), best)
+
+
+def test_kept_epoch_names_the_epoch_whose_weights_fit_kept():
+    model, history = _train()
+    kept = history.set_index("epoch").loc[kept_epoch(history, CFG), "val_loss"]
+    _, val = _data()
+    assert np.isclose(predict_scores(model, Reconstruction(), val[0], torch.device("cpu")).mean(), kept)
+    assert kept_epoch(history, replace(CFG, select="last")) == len(history)
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -27,7 +27,14 @@ from pipeline.models import build
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.studies import Samples, Study, get_study
-from pipeline.training import TrainConfig, fit, predict_scores, resolve_device, save_checkpoint
+from pipeline.training import (
+    TrainConfig,
+    fit,
+    kept_epoch,
+    predict_scores,
+    resolve_device,
+    save_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,34 +90,17 @@ def fit_model(study: Study, params: dict, train_set: Samples, val_set: Samples,
     return Fitted(model, history, scaler, objective, model_name, model_kwargs)
 
 
-def best_epoch(history: pd.DataFrame, cfg: TrainConfig) -> int:
-    """The epoch ``fit`` kept: the last, or the first best by ``cfg.monitor``."""
-    if cfg.select == "last":
-        return int(history["epoch"].iloc[-1])
-    quality = history["val_auroc"] if cfg.monitor == "auroc" else -history["val_loss"]
-    return int(history["epoch"][quality.idxmax()])
-
-
-def _subset(samples: Samples, rows: np.ndarray) -> Samples:
-    return Samples(x=samples.x[rows], y=samples.y[rows], classes=samples.classes,
-                   meta=samples.meta.iloc[rows].reset_index(drop=True))
-
-
-def cross_fitted_scores(study: Study, params: dict, cfg: TrainConfig, inner_folds: int,
-                        epochs: int) -> pd.DataFrame:
-    """Scores of every training-side unit (train and validation) by an inner model that did
-    not train on its group: the training side's groups are dealt to ``inner_folds`` folds,
-    and inner model j trains on the others for ``epochs`` epochs (the outer model's best),
-    a fixed schedule, so that nothing is chosen on the units it scores. The test units are
-    never loaded. A threshold from these scores rests on every training-side group rather
-    than on the few that validation holds."""
-    data = study.samples(["train", "val"], params)
-    pooled = Samples(x=np.concatenate([data["train"].x, data["val"].x]),
-                     y=np.concatenate([data["train"].y, data["val"].y]), classes=data["train"].classes,
-                     meta=pd.concat([data["train"].meta, data["val"].meta], ignore_index=True))
+def cross_fitted_scores(study: Study, params: dict, cfg: TrainConfig, training_side: Samples,
+                        inner_folds: int, epochs: int) -> pd.DataFrame:
+    """Scores of every training-side unit (train and validation, unscaled) by an inner model
+    that did not train on its group: the groups are dealt to ``inner_folds`` folds, and
+    inner model j trains on the others for ``epochs`` epochs (the outer model's kept one),
+    a fixed schedule, so that nothing is chosen on the units it scores. A threshold from
+    these scores rests on every training-side group rather than on the few that
+    validation holds; no test unit is among them."""
     group = study.bootstrap_group or "unit"
     try:
-        fold_of = grouped_folds(pooled.meta, inner_folds, cfg.seed, group_column=group,
+        fold_of = grouped_folds(training_side.meta, inner_folds, cfg.seed, group_column=group,
                                 stratify=study.group_column or "label")
     except PipelineError as exc:
         raise PipelineError(f"{study.key('train')}.cross_fit = {inner_folds}: {exc} on the "
@@ -121,12 +111,12 @@ def cross_fitted_scores(study: Study, params: dict, cfg: TrainConfig, inner_fold
     for j in range(1, inner_folds + 1):
         held = fold_of == j
         log.info("%s: cross-fit %d/%d, %d epochs, scoring %d held-out unit(s)", study.name, j,
-                 inner_folds, epochs, pooled.meta.loc[held, "unit"].nunique())
-        inner = fit_model(study, params, _subset(pooled, np.flatnonzero(~held)),
-                          _subset(pooled, np.flatnonzero(held)), fixed)
-        x_held = inner.scaler.transform(pooled.x[held])
+                 inner_folds, epochs, training_side.meta.loc[held, "unit"].nunique())
+        inner = fit_model(study, params, training_side.take(np.flatnonzero(~held)),
+                          training_side.take(np.flatnonzero(held)), fixed)
+        x_held = inner.scaler.transform(training_side.x[held])
         scores = predict_scores(inner.model, inner.objective, x_held, resolve_device(cfg.device))
-        tables.append(inner.objective.score_table(scores, pooled.meta[held]).assign(inner_fold=j))
+        tables.append(inner.objective.score_table(scores, training_side.meta[held]).assign(inner_fold=j))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -141,13 +131,15 @@ def train(study: Study, params: dict
     train_set, val_set = data["train"], data["val"]
     train_cfg = study.params(params, "train")
     cfg = TrainConfig.from_params(train_cfg)
+    # copied before the fit scales the loaded sets in place: the inner models fit their own scalers
+    training_side = Samples.concat([train_set, val_set]) if train_cfg.get("cross_fit") else None
     fitted = fit_model(study, params, train_set, val_set, cfg)
     model, objective = fitted.model, fitted.objective
     device = resolve_device(cfg.device)
     scores = {"val": objective.score_table(predict_scores(model, objective, val_set.x, device), val_set.meta)}
-    if train_cfg.get("cross_fit"):
-        cross_fitted = cross_fitted_scores(study, params, cfg, train_cfg["cross_fit"],
-                                           best_epoch(fitted.history, cfg))
+    if training_side is not None:
+        cross_fitted = cross_fitted_scores(study, params, cfg, training_side, train_cfg["cross_fit"],
+                                           kept_epoch(fitted.history, cfg))
         scores["val"] = pd.concat([scores["val"].assign(inner_fold=0), cross_fitted], ignore_index=True)
     if "test" in data:
         x_test = fitted.scaler.transform(data["test"].x, in_place=True)
