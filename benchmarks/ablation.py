@@ -24,6 +24,8 @@ from pathlib import Path
 import yaml
 from dvc.utils.hydra import apply_overrides
 
+from pipeline.params import dataset_entry, lookup, study_entry
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_AUGMENT = "{freq_masks: 2, freq_width: 8, time_masks: 2, time_width: 16}"
 VARIANTS = {
@@ -55,19 +57,7 @@ VARIANTS = {
                                       f"icbhi.{model}.train.monitor=auroc"],
     } for model in ("cnn", "crnn")},
 }
-DATASET = {"hls_ae": ("hls-cmds", "split", "features"),
-           "icbhi_cnn": ("icbhi", "icbhi.split", "icbhi.features"),
-           "icbhi_crnn": ("icbhi", "icbhi.split", "icbhi.features")}
-
-
-def lookup(params: dict, key: str):
-    for part in key.split("."):
-        params = params[part]
-    return params
-
-
 def run_variant(study: str, overrides: list[str]) -> dict:
-    dataset, split_key, features_key = DATASET[study]
     with tempfile.TemporaryDirectory(prefix="ablation-") as scratch:
         work = Path(scratch)
         params_path = work / "params.yaml"
@@ -75,6 +65,8 @@ def run_variant(study: str, overrides: list[str]) -> dict:
         apply_overrides(str(params_path), overrides)
         params = yaml.safe_load(params_path.read_text())
         base = yaml.safe_load((ROOT / "params.yaml").read_text())
+        dataset = study_entry(base, study)[1]["dataset"]  # the studies index names its dataset
+        split_key, features_key = (dataset_entry(base, dataset)[k] for k in ("split", "features"))
         (work / "data").mkdir()
         for folder in ("raw", "records"):
             (work / "data" / folder).symlink_to(ROOT / "data" / folder)

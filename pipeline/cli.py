@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("pipeline.stages.download",
                  "Fetch DATASET (local copy or official source), verify it, write its records table."),
     "generate": ("pipeline.stages.generate", "Generate DATASET's series, labels and split (no download)."),
-    "features": ("pipeline.stages.features", "Extract DATASET's features into data/features/."),
+    "features": ("pipeline.stages.features", "Extract DATASET's features into data/features/DATASET/."),
     "split": ("pipeline.stages.split",
               "Split DATASET's records into train/val/test; write the manifest and the audit."),
     "train": ("pipeline.stages.train",

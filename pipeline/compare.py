@@ -364,12 +364,13 @@ def command(
                                      "with the table and A-over-B ROC overlays (PNG)"),
 ) -> None:
     """Compare every study's headline metrics between A and B, with paired intervals."""
-    from pipeline.studies import all_studies
+    from pipeline.studies import study_names
 
-    results = compare(a, b, list(all_studies()), config(load_params()))
+    params = load_params()
+    results = compare(a, b, study_names(params), config(params))
     render = to_json if as_json else to_markdown if md else to_text
     typer.echo(render(results, a, b), nl=False)
     if html is not None:
-        body = comparison_html(results, roc_pairs(a, b, list(all_studies())), a, b)
+        body = comparison_html(results, roc_pairs(a, b, study_names(params)), a, b)
         write_text(html, page(f"{b} against {a}", body))
         typer.echo(f"compare: page -> {html}", err=True)

@@ -164,7 +164,7 @@ def mnist_novelty(study: Study, params: dict, figure_dir: Path) -> dict:
     digits, x, reconstruction, errors = test_examples(
         study, params, "digit", lambda _: list(range(N_CLASSES))
     )
-    unseen = study.params(params, "unseen_digit")
+    unseen = study.params(params, "train")["unseen_digit"]
     captions = [f"{d}{' unseen' if d == unseen else ''}\n{e:.3g}"
                 for d, e in zip(digits, errors, strict=True)]
     plots.image_grid(x[:, 0], reconstruction[:, 0], captions, figure_dir / "examples.png",
@@ -172,7 +172,9 @@ def mnist_novelty(study: Study, params: dict, figure_dir: Path) -> dict:
     return {}
 
 
-def sines(study: Study, params: dict, figure_dir: Path) -> dict:
+def series(study: Study, params: dict, figure_dir: Path) -> dict:
+    """Generated series with an ``anomaly_type`` column: the first normal test series and
+    one of each anomaly type, over their reconstructions, against the threshold."""
     kinds, x, reconstruction, errors = test_examples(
         study, params, "anomaly_type", lambda kinds: ["none", *sorted(set(kinds) - {"none"})]
     )

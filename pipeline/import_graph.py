@@ -3,13 +3,13 @@
 A command ``pipeline <name>`` runs ``pipeline/cli.py`` and its stage module; the code it
 depends on is every pipeline module those import, at any depth (imports inside
 functions too), with the packages holding them (a package's ``__init__`` runs first).
-Three imports happen by name, and are followed as such:
+Two kinds of import happen by name, and are followed as such:
 
 - ``pipeline.models.build`` imports every model module (the registry walks its folder);
-- ``pipeline.studies`` imports every dataset package's ``study`` module (the studies are
-  declared there);
-- the dataset commands (download, generate, features, split) import their dataset's
-  package, named on the command line (``pipeline.datasets.dataset_package``).
+- a command imports the packages of the datasets it runs on: a dataset command (download,
+  generate, features, split) its dataset's package, named on the command line
+  (``pipeline.datasets.dataset_package``); a study command the ``study`` module of its
+  study's dataset (``pipeline.studies.get_study``). ``command_code`` takes those datasets.
 """
 
 from __future__ import annotations
@@ -48,11 +48,9 @@ def static_imports() -> dict[str, set[str]]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    """``static_imports`` with the imports made by name (see the module's docstring)."""
+    """``static_imports`` with the model registry's imports by name."""
     known, graph = modules(), static_imports()
     graph["pipeline.models"] |= {m for m in known if m.startswith("pipeline.models.")}
-    graph["pipeline.studies"] |= {m for m in known if m.startswith("pipeline.datasets.")
-                                  and m.endswith(".study")}
     return graph
 
 
@@ -70,12 +68,14 @@ def closure(start: set[str], graph: dict[str, set[str]]) -> set[str]:
     return seen
 
 
-def command_code(module: str, command: str, argument: str | None = None) -> dict[str, str]:
-    """The code ``pipeline <command> <argument>`` runs (``module``: its stage module), as
-    ``{path relative to the repository: sha256 of the file}``."""
+def command_code(module: str, command: str, datasets: list[str] = ()) -> dict[str, str]:
+    """The code ``pipeline <command>`` runs on ``datasets`` (``module``: its stage module), as
+    ``{path relative to the repository: sha256 of the file}``: a dataset command imports each
+    one's package, any other command each one's ``study`` module."""
     start = {"pipeline.cli", module}
-    if command in DATASET_COMMANDS and argument is not None:
-        start.add(f"pipeline.datasets.{argument.replace('-', '_')}")
+    for dataset in datasets:
+        package = f"pipeline.datasets.{dataset.replace('-', '_')}"
+        start.add(package if command in DATASET_COMMANDS else f"{package}.study")
     known = modules()
     files = sorted(known[m] for m in closure(start, import_graph()) if m in known)
     root = PACKAGE.parent

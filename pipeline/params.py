@@ -50,6 +50,33 @@ def lookup(params: dict[str, Any], dotted: str, path: str | Path = PARAMS_FILE) 
     return node
 
 
+# the index's groups (params.yaml `datasets` and `studies`), in the order they are searched
+DATASET_GROUPS = ("downloaded", "generated")
+STUDY_GROUPS = ("cross_validated", "holdout", "unthresholded", "semi_supervised")
+
+
+def dataset_entry(params: dict[str, Any], name: str) -> dict[str, str]:
+    """Dataset ``name``'s entry in the index (params.yaml ``datasets``): its sections' keys."""
+    index = params.get("datasets") or {}
+    for group in DATASET_GROUPS:
+        if name in (index.get(group) or {}):
+            return index[group][name]
+    known = sorted(n for g in DATASET_GROUPS for n in index.get(g) or {})
+    raise PipelineError(f"dataset {name!r} is not in the datasets index (known: "
+                        f"{', '.join(known) or 'none'})", PARAMS_FILE)
+
+
+def study_entry(params: dict[str, Any], name: str) -> tuple[str, dict[str, str]]:
+    """(group, entry) of study ``name`` in the index (params.yaml ``studies``)."""
+    index = params.get("studies") or {}
+    for group in STUDY_GROUPS:
+        if name in (index.get(group) or {}):
+            return group, index[group][name]
+    known = sorted(n for g in STUDY_GROUPS for n in index.get(g) or {})
+    raise PipelineError(f"unknown study {name!r}; the studies index holds "
+                        f"{', '.join(known) or 'none'}", PARAMS_FILE)
+
+
 def command(
     path: Path = typer.Argument(PARAMS_FILE, help="params file to check"),
 ) -> None:

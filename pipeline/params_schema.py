@@ -19,7 +19,7 @@ import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator,
+    BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator,
 )
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -83,6 +83,10 @@ class ImageTrain(Train):
 
     train_images: PositiveInt | None = None
     val_images: PositiveInt | None = None
+
+
+class NoveltyTrain(ImageTrain):
+    unseen_digit: Annotated[int, Field(ge=0, le=9)]  # held out of train and validation
 
 
 class ThresholdCalibrate(Section):
@@ -319,13 +323,17 @@ class ICBHISemi(Section):
         return self
 
 
+class ICBHITrain(Train):
+    # binary: normal vs crackle and/or wheeze; multiclass: normal, crackle, wheeze, both
+    task: Literal["binary", "multiclass"] = "binary"
+
+
 class ICBHIModel(Section):
     model: SpectrogramModel
-    train: Train
+    train: ICBHITrain
 
 
 class ICBHI(Section):
-    task: Literal["binary", "multiclass"]
     features: CycleFeatures | None = None
     split: ICBHISplit | None = None
     cnn: ICBHIModel | None = None
@@ -349,9 +357,8 @@ class MnistEvaluate(Section):
 
 
 class MnistNovelty(Section):
-    unseen_digit: Annotated[int, Field(ge=0, le=9)]
     model: MnistConvAE
-    train: ImageTrain
+    train: NoveltyTrain
     calibrate: ThresholdCalibrate | None = None
     evaluate: Evaluate | None = None
 
@@ -409,8 +416,79 @@ class Compare(Section):
     level: Annotated[float, Field(gt=0, lt=1)] = 0.95
 
 
+# ---------------------------------------------------------------- the index (dvc.yaml loops over it)
+DottedKey = Annotated[str, Field(pattern=r"^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$")]
+
+
+class DownloadedDataset(Section):
+    features: DottedKey  # the features stage's section
+    split: DottedKey  # the split stage's section
+    split_reads: Annotated[str, Field(min_length=1)]  # what the split is made from, under data/
+
+
+class GeneratedDataset(Section):
+    generate: DottedKey  # the generate stage's section
+
+
+class Datasets(Section):
+    downloaded: dict[str, DownloadedDataset] = {}
+    generated: dict[str, GeneratedDataset] = {}
+
+
+class StudyEntry(Section):
+    dataset: str
+    objective: Literal["reconstruction", "classification"]
+    model: DottedKey
+    train: DottedKey
+    calibrate: DottedKey
+    evaluate: DottedKey
+
+
+class UnthresholdedStudyEntry(Section):
+    dataset: str
+    objective: Literal["reconstruction", "classification"]
+    model: DottedKey
+    train: DottedKey
+    evaluate: DottedKey
+
+
+class GridStudyEntry(StudyEntry):
+    settings: DottedKey  # per method: its unlabelled term's settings
+
+
+class Studies(Section):
+    cross_validated: dict[str, StudyEntry] = {}
+    holdout: dict[str, StudyEntry] = {}
+    unthresholded: dict[str, UnthresholdedStudyEntry] = {}
+    semi_supervised: dict[str, GridStudyEntry] = {}
+
+
+def _lookup(raw: dict, dotted: str) -> Any:
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+# what each section a study names holds (the data settings are its dataset package's to check)
+_STUDY_SECTIONS: dict[str, Any] = {
+    "model": Annotated[MLPAE | SimpleCNN | CNNGRU | MnistConvAE | Conv1dAE, Field(discriminator="name")],
+    "train": Train,
+    "calibrate": ThresholdCalibrate | ClassifierCalibrate,
+    "evaluate": Evaluate,
+}
+
+
 # ---------------------------------------------------------------- the whole file
 class ParamsFile(Section):
+    # a section beyond the fields below belongs to a dataset added to the index; the
+    # index check below validates the study sections it holds
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    datasets: Datasets | None = None
+    studies: Studies | None = None
     download: Download | None = None
     features: MFCCFeatures | None = None
     split: HLSSplit | None = None
@@ -422,6 +500,50 @@ class ParamsFile(Section):
     mnist: Mnist | None = None
     sines: Sines | None = None
     compare: Compare | None = None
+
+    @model_validator(mode="after")
+    def _index_resolves(self) -> ParamsFile:
+        """Every dataset a study names is in the index, every section the index names exists,
+        and a section outside the fields above is one the index points into."""
+        raw = self.model_dump(exclude_none=True)
+        raw.update(self.model_extra or {})
+        datasets = self.datasets or Datasets()
+        known = {**datasets.downloaded, **datasets.generated}
+        problems, pointed = [], set()
+        for name, entry in known.items():
+            for role, key in entry.model_dump().items():
+                if role != "split_reads":
+                    pointed.add(key.split(".")[0])
+                    if _lookup(raw, key) is None:
+                        problems.append(f"datasets: {name}.{role} names {key}, which is not in the file")
+        for group, entries in dict(self.studies or Studies()).items():
+            for name, entry in entries.items():
+                if entry.dataset not in known:
+                    problems.append(f"studies.{group}.{name}.dataset: {entry.dataset!r} is not in the "
+                                    f"datasets index ({', '.join(sorted(known)) or 'empty'})")
+                for role, key in entry.model_dump().items():
+                    if role not in _STUDY_SECTIONS:
+                        continue
+                    pointed.add(key.split(".")[0])
+                    section = _lookup(raw, key)
+                    if section is None:
+                        problems.append(f"studies.{group}.{name}.{role}: {key} is not in the file")
+                    elif key.split(".")[0] in (self.model_extra or {}):
+                        try:
+                            TypeAdapter(_STUDY_SECTIONS[role]).validate_python(section, strict=True)
+                        except ValidationError as exc:
+                            problems += [f"{key}.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                         for e in exc.errors()]
+        for section in self.model_extra or {}:
+            if section not in pointed:
+                near = difflib.get_close_matches(section, [*type(self).model_fields, *pointed], n=1,
+                                                 cutoff=0.5)
+                hint = (f"did you mean {near[0]}?" if near
+                        else "no entry of the datasets or studies index names it")
+                problems.append(f"{section}: unknown key ({hint})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 # ---------------------------------------------------------------- readable errors

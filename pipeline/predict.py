@@ -30,13 +30,10 @@ from pipeline.errors import PipelineError
 from pipeline.io import jsonable, read_json
 from pipeline.scalers import Scaler
 from pipeline.scoring import aggregate_units
-from pipeline.studies import Study, all_studies, get_study
+from pipeline.studies import Study, get_study, study_names
 from pipeline.training import load_checkpoint, predict_scores
 
 log = logging.getLogger(__name__)
-
-SCORING_STUDIES = sorted(name for name, study in all_studies().items() if study.featurize_file)
-
 
 @dataclass
 class Predictor:
@@ -49,8 +46,9 @@ class Predictor:
     def load(cls, study_name: str) -> Predictor:
         study = get_study(study_name)
         if study.featurize_file is None:
+            scoring = [n for n in study_names() if get_study(n).featurize_file is not None]
             raise PipelineError(f"study {study_name!r} does not score new files; "
-                                f"use one of {', '.join(SCORING_STUDIES)}")
+                                f"use one of {', '.join(scoring)}")
         for needed in ("model.pt", "threshold.json"):
             if not (study.model_dir / needed).is_file():
                 raise PipelineError("not found: run `dvc repro` first", study.model_dir / needed)
@@ -128,7 +126,8 @@ def command(
     files: list[str] = typer.Argument(..., help="audio files to score (.wav or .flac)",
                                       show_default=False),
     study: str = typer.Option(
-        "hls_ae", "--study", help=f"trained study to use: {', '.join(SCORING_STUDIES)}"),
+        "hls_ae", "--study", help="trained study to use: one whose dataset featurizes new "
+                                  "recordings (hls_ae, icbhi_cnn, icbhi_crnn)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Score FILES with a trained study: score, threshold and decision per recording (or per

@@ -1,19 +1,18 @@
 """Studies: which dataset, which params, how samples are loaded, what a score means.
 
-Each study is declared in its dataset's package, ``pipeline/datasets/<package>/study.py``
-(``STUDIES``, and ``study(name)`` for names made of parts such as the semi-supervised
-grid's cells); ``get_study`` finds it there. A study's params live under its ``root``
-in params.yaml (``None``: top level, the HLS-CMDS reference study); ``shared`` names
-sections that sit elsewhere, for studies of one dataset sharing them (the ICBHI models
-share ``icbhi.task``, ``icbhi.calibrate``, ``icbhi.evaluate``). Every study loads a split
-as ``Samples``: inputs, labels, class names, and per-sample metadata whose ``unit``
-column names what a decision is made on (a recording made of several windows, or the
-sample itself).
+A study is data and code. Its data is its entry in params.yaml's ``studies`` index: its
+dataset, its objective and the dotted keys of its sections (model, train, calibrate,
+evaluate), in the group of its shape (cross_validated, holdout, unthresholded,
+semi_supervised). Its code is declared in its dataset's package,
+``pipeline/datasets/<package>/study.py`` (``STUDIES``, and ``study(name)`` for names made of
+parts such as the semi-supervised grid's cells): its loader, its units and figures.
+``get_study`` joins the two, importing that one package. Every study loads a split as
+``Samples``: inputs, labels, class names, and per-sample metadata whose ``unit`` column
+names what a decision is made on (a recording made of several windows, or the sample itself).
 """
 
 from __future__ import annotations
 
-import functools
 import struct
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -25,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
-from pipeline.datasets import study_modules
+from pipeline.datasets import study_module
 from pipeline.errors import PipelineError
-from pipeline.params import lookup
+from pipeline.params import PARAMS_FILE, STUDY_GROUPS, load_params, lookup, study_entry
 from pipeline.splitting import fold_names
 
 
@@ -54,32 +53,44 @@ class Samples:
 @dataclass(frozen=True)
 class Study:
     name: str
-    dataset: str
-    root: str | None
-    objective: str  # "reconstruction" or "classification"
-    # (splits, params, partition: the manifest column naming each unit's split) -> samples
-    load: Callable[[list[str], dict, str], dict[str, Samples]]
+    # (study, splits, params) -> samples of the study's partition (``manifest_column``)
+    load: Callable[[Study, list[str], dict], dict[str, Samples]]
     model_inputs: Callable[[np.ndarray], dict[str, Any]]  # data-dependent model kwargs
     unit: str = "sample"  # what `meta.unit` identifies, for reports
     type_columns: tuple[str, ...] = ()  # meta columns naming abnormal types, for detection rates
-    features: str | None = None  # params section of the feature settings, kept in the checkpoint
     # a new recording -> (units skipped, with why; batches of samples with the training
     # features), for `pipeline predict`
     featurize_file: Callable[[Path, dict], tuple[list[dict], Iterator[Samples]]] | None = None
     headline: tuple[str, ...] = ()  # dotted metric keys for summary tables
-    group_column: str | None = None  # meta column for the per-group breakdown (by_<column>.json)
+    group_column: str | None = None  # meta column for the per-group breakdown (by_group.json)
     # meta column whose units `pipeline compare` resamples together (a patient); None: each unit alone
     bootstrap_group: str | None = None
-    shared: Mapping[str, str] = field(default_factory=dict)  # section -> its dotted params key
     # the evaluate stage's study-specific part, named here and resolved by that stage (a name,
     # so that the study registry does not import the hooks): ``pipeline.evaluations.<name>``
     evaluation: str | None = None
-    thresholded: bool = True  # False: no calibrate stage; evaluate runs `evaluation` alone
     semi_method: str | None = None  # semi-supervised method (pipeline/semi.py); train labels -1 = hidden
-    # cross-validated: one model per fold of the split manifest (``<name>/folds/<k>``), pooled
-    # by evaluate; the study itself is the final model, trained on the ``final`` partition
-    cross_validated: bool = False
-    partition: str = "split"  # the manifest column this study's loader reads
+    partition: str | None = None  # the manifest column the loader reads (None: by shape)
+    # from the study's entry in the studies index (params.yaml), joined by ``get_study``
+    dataset: str = ""
+    objective: str = ""  # "reconstruction" or "classification" (pipeline/objectives.py)
+    shape: str = ""  # its index group: cross_validated, holdout, unthresholded, semi_supervised
+    sections: Mapping[str, str] = field(default_factory=dict)  # section -> its dotted params key
+
+    @property
+    def thresholded(self) -> bool:
+        """False: no calibrate stage; evaluate runs ``evaluation`` alone."""
+        return self.shape != "unthresholded"
+
+    @property
+    def cross_validated(self) -> bool:
+        """One model per fold of the split manifest (``<name>/folds/<k>``), pooled by evaluate;
+        the study itself is the final model, trained on the ``final`` partition."""
+        return self.shape == "cross_validated"
+
+    @property
+    def manifest_column(self) -> str:
+        """The split manifest's column naming each unit's split for this study's model."""
+        return self.partition or ("final" if self.cross_validated else "split")
 
     def make_objective(self, labels: np.ndarray | None = None, n_classes: int | None = None):
         """The study's objective (``pipeline/objectives.py``); for training, weighted by the
@@ -90,7 +101,7 @@ class Study:
 
     def samples(self, splits: list[str], params: dict) -> dict[str, Samples]:
         """The study's ``splits`` (train, val, test) of its partition, loaded."""
-        return self.load(splits, params, self.partition)
+        return self.load(self, splits, params)
 
     def fold(self, k: int) -> Study:
         """The study of fold ``k``: its model, scores and curves under ``<name>/folds/<k>``."""
@@ -103,9 +114,10 @@ class Study:
         return root / self.name / "folds"
 
     def key(self, section: str) -> str:
-        if section in self.shared:
-            return self.shared[section]
-        return section if self.root is None else f"{self.root}.{section}"
+        if section not in self.sections:
+            raise PipelineError(f"study {self.name} has no {section} section (its entry in the "
+                                f"studies index names {', '.join(self.sections)})", PARAMS_FILE)
+        return self.sections[section]
 
     def params(self, params: dict, section: str) -> Any:
         return lookup(params, self.key(section))
@@ -160,23 +172,29 @@ def indexed_array(path: Path, positions: pd.Series, rerun: str) -> np.ndarray:
     return x
 
 
-@functools.cache
-def all_studies() -> dict[str, Study]:
-    """Every study of every dataset package, by name, in the packages' order."""
-    found: dict[str, Study] = {}
-    for module in study_modules():
-        found.update(module.STUDIES)
-    return found
+def study_names(params: dict | None = None) -> list[str]:
+    """Every study of the studies index with metrics of its own, group by group, in the
+    file's order (a grid's cells, such as icbhi_semi's, are pooled by their own stage)."""
+    index = (load_params() if params is None else params).get("studies") or {}
+    return [name for group in STUDY_GROUPS if group != "semi_supervised"
+            for name in index.get(group) or {}]
 
 
-def get_study(name: str, fold: int | None = None) -> Study:
-    """The study called ``name`` (its final model), or the study of its fold ``fold``."""
-    study = all_studies().get(name)
-    for module in study_modules() if study is None else ():
-        made = getattr(module, "study", lambda _: None)(name)
-        if made is not None:
-            study = made
-            break
-    if study is None:
-        raise PipelineError(f"unknown study {name!r}; known: {', '.join(sorted(all_studies()))}")
+def get_study(name: str, fold: int | None = None, params: dict | None = None) -> Study:
+    """The study called ``name`` (its final model), or the study of its fold ``fold``: its
+    entry in the studies index joined with its declaration in its dataset's package.
+    ``params``: the loaded params (read from params.yaml when not given)."""
+    params = load_params() if params is None else params
+    base = name.split("/")[0]  # a grid cell's study: icbhi_semi/<method>/<fraction>
+    shape, entry = study_entry(params, base)
+    module = study_module(entry["dataset"])
+    declared = module.STUDIES.get(name) if name == base else getattr(module, "study", lambda _: None)(name)
+    if declared is None:
+        package = entry["dataset"].replace("-", "_")
+        raise PipelineError(f"study {name!r} (studies.{shape}.{base} in params.yaml) is not declared "
+                            f"by its dataset's package: pipeline/datasets/{package}/study.py has "
+                            "no such entry in STUDIES")
+    sections = {k: v for k, v in entry.items() if k not in ("dataset", "objective")}
+    study = replace(declared, dataset=entry["dataset"], objective=entry["objective"], shape=shape,
+                    sections=sections)
     return study if fold is None else study.fold(fold)

@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.datasets import mnist
 from pipeline.errors import PipelineError
+from pipeline.params import load_params
 from pipeline.evaluations import mnist_ae_report
 from pipeline.models.conv_ae import ConvAutoencoder
 from pipeline.datasets.mnist import mnist_split
-from pipeline.datasets.mnist.study import load_mnist_ae, load_mnist_novelty
-from pipeline.datasets.sines.study import load_sines
-from pipeline.studies import Samples
+from pipeline.studies import Samples, get_study
 from tests.ae_fixture import make_mnist_copy
+from tests.project_params import merged, project_params
 
 TRAIN = {"device": "cpu", "scaler": "none", "train_images": 100, "val_images": None, "epochs": 2,
          "batch_size": 32, "lr": 0.002, "patience": 2, "seed": 0}
@@ -36,9 +36,8 @@ PARAMS = {
         "train": TRAIN,
         "evaluate": {"knn_k": 5, "knn_fit_codes": 50, "grid": 8, "seed": 0},
         "novelty": {
-            "unseen_digit": 3,
             "model": {"name": "mnist_conv_ae", "latent": 4},
-            "train": {**TRAIN, "train_images": None, "val_images": 20},
+            "train": {**TRAIN, "train_images": None, "val_images": 20, "unseen_digit": 3},
             "calibrate": CALIBRATE,
             "evaluate": {"bootstrap": 50, "seed": 0},
         },
@@ -80,7 +79,7 @@ def project(tmp_path_factory):
             mp.setitem(mnist.ARCHIVES, key, archive)
         project = root / "project"
         project.mkdir()
-        params = {"download": {"local_copy": str(root / "copy")}, **PARAMS}
+        params = project_params({"download": {"local_copy": str(root / "copy")}, **PARAMS})
         (project / "params.yaml").write_text(yaml.safe_dump(params))
         mp.chdir(project)
         for stage in ("download", "features", "split"):
@@ -125,7 +124,7 @@ def test_download_verifies_copy_and_maps_sha256(project):
     records = pd.read_parquet(project / "data/records/mnist.parquet")
     assert len(records) == 260 and records["sha256"].str.len().eq(64).all()
     assert records.groupby("file")["sha256"].nunique().eq(1).all()
-    with np.load(project / "data/features/mnist.npz") as arrays:
+    with np.load(project / "data/features/mnist/images.npz") as arrays:
         assert arrays["train_images"].dtype == np.uint8
         assert arrays["train_images"].shape == (200, 28, 28)
         assert arrays["test_images"].shape == (60, 28, 28)
@@ -171,7 +170,7 @@ def test_mnist_split_stage_writes_manifest_and_audit(project):
 def test_novelty_split_through_the_study_loader(project, monkeypatch):
     monkeypatch.chdir(project)
     params = yaml.safe_load((project / "params.yaml").read_text())
-    data = load_mnist_novelty(["train", "val", "test"], params)
+    data = get_study("mnist_novelty", params=params).samples(["train", "val", "test"], params)
     manifest = pd.read_parquet("data/splits/mnist.parquet")
     for split in ("train", "val"):
         assert 3 not in set(data[split].meta["digit"])
@@ -185,18 +184,18 @@ def test_novelty_split_through_the_study_loader(project, monkeypatch):
     assert test.meta["unit"].is_unique
     assert test.x.dtype == np.float32 and test.x.shape == (60, 1, 28, 28)
     assert test.x.min() >= 0 and test.x.max() == 1.0
-    with pytest.raises(PipelineError, match="unseen_digit"):
-        load_mnist_novelty(["train"], {**params, "mnist": {**params["mnist"], "novelty": {
-            **params["mnist"]["novelty"], "unseen_digit": 10}}})
+    unseen_10 = merged(params, {"mnist": {"novelty": {"train": {"unseen_digit": 10}}}})
+    with pytest.raises(PipelineError, match="mnist.novelty.train.unseen_digit"):
+        get_study("mnist_novelty", params=unseen_10).samples(["train"], unseen_10)
 
 
 def test_mnist_ae_loader_scales_and_caps(project, monkeypatch):
     monkeypatch.chdir(project)
     params = yaml.safe_load((project / "params.yaml").read_text())
-    data = load_mnist_ae(["train", "val", "test"], params)
+    data = get_study("mnist_ae", params=params).samples(["train", "val", "test"], params)
     assert [len(data[s].x) for s in ("train", "val", "test")] == [100, 40, 60]
     assert np.bincount(data["train"].y, minlength=10).tolist() == [10] * 10  # stratified cap
-    with np.load("data/features/mnist.npz") as arrays:
+    with np.load("data/features/mnist/images.npz") as arrays:
         first = data["test"].meta["image"][0]
         np.testing.assert_allclose(data["test"].x[0, 0],
                                    arrays["test_images"][int(first.split("/")[1])] / 255)
@@ -204,10 +203,12 @@ def test_mnist_ae_loader_scales_and_caps(project, monkeypatch):
 
 # ---------------------------------------------------------------- sines generate stage
 def test_generate_stage_output_layout(project, monkeypatch):
-    with np.load(project / "data/features/sines.npz") as arrays:
+    with np.load(project / "data/features/sines/series.npz") as arrays:
         x = arrays["x"]
     assert x.dtype == np.float32 and x.shape == (56, 1, 200)
-    table = pd.read_parquet(project / "data/features/sines.parquet")
+    settings = json.loads((project / "data/features/sines/settings.json").read_text())
+    assert settings == PARAMS["sines"]["generate"]
+    table = pd.read_parquet(project / "data/records/sines.parquet")
     assert list(table.columns) == ["series", "split", "label", "anomaly_type"]
     assert table["split"].value_counts().to_dict() == {"train": 24, "test": 24, "val": 8}
     assert (table.loc[table["split"] != "test", "label"] == 0).all()
@@ -220,13 +221,13 @@ def test_generate_stage_output_layout(project, monkeypatch):
     assert audit["counts"]["test"] == {"normal": 12, "abnormal": 12, "total": 24}
     assert audit["abnormal_by_type"]["test"] == {"flat_segment": 4, "frequency_shift": 4, "spikes": 4}
     monkeypatch.chdir(project)
-    samples = load_sines(["val", "test"])
+    samples = get_study("sines_ae").samples(["val", "test"], load_params())
     assert samples["test"].x.shape == (24, 1, 200)
     assert set(samples["test"].meta.columns) >= {"unit", "label", "anomaly_type"}
 
 
 def test_generate_rejects_bad_settings(tmp_path, monkeypatch):
-    params = {"sines": {"generate": {**PARAMS["sines"]["generate"], "anomaly_types": ["nope"]}}}
+    params = project_params({"sines": {"generate": {"anomaly_types": ["nope"]}}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["generate", "sines"])
@@ -286,7 +287,7 @@ def test_mnist_ae_stage_outputs(project):
     assert np.isclose(scores["score"].mean(), metrics["test"]["mse"], rtol=1e-4)
     assert not (project / "models/mnist_ae/threshold.json").exists()
     for figure in ("latent_space.png", "reconstructions.png", "training_curves.png"):
-        assert (project / "reports/mnist_ae" / figure).stat().st_size > 1000
+        assert (project / "reports/figures/mnist_ae" / figure).stat().st_size > 1000
 
 
 @pytest.mark.parametrize("study", ["mnist_novelty", "sines_ae"])
@@ -303,7 +304,7 @@ def test_thresholded_stage_outputs(project, study):
     assert scores["unit"].is_unique and set(scores["label"]) <= {0, 1}
     for figure in ("examples.png", "score_histogram.png", "roc.png", "training_curves.png",
                    "confusion.png"):
-        assert (project / f"reports/{study}" / figure).stat().st_size > 1000
+        assert (project / f"reports/figures/{study}" / figure).stat().st_size > 1000
 
 
 def test_sines_detection_by_type(project):

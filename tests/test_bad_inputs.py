@@ -24,6 +24,7 @@ from pipeline.errors import PipelineError
 from pipeline.features import mfcc_windows
 from pipeline.datasets.icbhi.study import PREDICT_BATCH, _featurize_icbhi
 from tests.hls_fixture import make_hls_copy, tone, write_checksums, write_wav
+from tests.project_params import project_params
 from tests.test_hls_pipeline import PARAMS, project  # noqa: F401 - the trained-project fixture
 
 
@@ -41,7 +42,7 @@ def downloaded(tmp_path_factory):
     folder = root / "project"
     folder.mkdir()
     (folder / "params.yaml").write_text(
-        yaml.safe_dump({"download": {"local_copy": str(root / "copy")}, **PARAMS}))
+        yaml.safe_dump(project_params({"download": {"local_copy": str(root / "copy")}, **PARAMS})))
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)
         assert CliRunner().invoke(app, ["download", "hls-cmds"]).exit_code == 0

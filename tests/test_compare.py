@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from pipeline import compare
 from pipeline.cli import app
+from tests.project_params import project_params
 
 CFG = {"bootstrap": 1000, "seed": 7, "level": 0.95}
 
@@ -177,8 +179,8 @@ def repo(tmp_path, monkeypatch) -> Path:
     _git("init", "-q", "-b", "main", cwd=tmp_path)
     _git("config", "user.email", "t@example.org", cwd=tmp_path)
     _git("config", "user.name", "t", cwd=tmp_path)
-    (tmp_path / "params.yaml").write_text(
-        "compare:\n  baseline: main\n  bootstrap: 500\n  seed: 42\n  level: 0.95\n")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(project_params(
+        {"compare": {"baseline": "main", "bootstrap": 500, "seed": 42, "level": 0.95}})))
     rng = np.random.default_rng(9)
     labels = rng.integers(0, 2, 200)
     monkeypatch.chdir(tmp_path)

@@ -7,7 +7,7 @@ from tests.test_hls_pipeline import run_stages
 
 OUTPUTS = [
     "data/records/hls-cmds.parquet",
-    "data/features/hls-cmds.parquet",
+    "data/features/hls-cmds/windows.parquet",
     "data/splits/hls-cmds.parquet",
     "models/hls_ae/model.pt",
     "data/scores/hls_ae/val.parquet",

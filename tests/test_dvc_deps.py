@@ -8,10 +8,19 @@ import pytest
 
 from pipeline import paths
 from pipeline.cli import COMMANDS
-from pipeline.import_graph import DATASET_COMMANDS, command_code
+from pipeline.import_graph import command_code
+from pipeline.params import load_params
 from pipeline.stages.code import fingerprints
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _code_file(cmd: str) -> Path:
+    """The code file of ``pipeline <command> [<dataset or study>]``: a grid cell
+    (icbhi_semi/<method>/<fraction>) shares its study's."""
+    words = cmd.split()
+    argument = words[2].split("/")[0] if len(words) > 2 else None
+    return paths.code_fingerprint(words[1], argument)
 
 
 def _stages():
@@ -24,33 +33,35 @@ def _stages():
 @pytest.mark.parametrize("stage", _stages(), ids=lambda s: s.addressing)
 def test_each_stage_depends_on_its_commands_code_file_and_on_no_source_file(stage):
     words = stage.cmd.split()
-    deps = [d.def_path for d in stage.deps]
+    deps = [d.def_path for d in stage.deps if d.def_path != "params.yaml"]  # params: not files
     if words[1] == "code":
         assert deps == ["pipeline"] and [o.def_path for o in stage.outs] == [str(paths.CODE)]
         return
-    dataset = words[2] if words[1] in DATASET_COMMANDS else None
     code = [d for d in deps if d.startswith(f"{paths.CODE}/")]
-    assert code == [str(paths.code_fingerprint(words[1], dataset))]
+    assert code == [str(_code_file(stage.cmd))]
     # data inside the package (the verified copies' checksums) is not code
     assert all(not d.endswith(".py") and Path(ROOT, d).is_dir() and not list(Path(ROOT, d).rglob("*.py"))
                for d in deps if d.startswith("pipeline"))
 
 
 def test_a_commands_code_follows_imports_made_by_name():
-    train = command_code("pipeline.stages.train", "train")
+    train = command_code("pipeline.stages.train", "train", ["hls-cmds"])
     for path in ("pipeline/stages/train.py", "pipeline/objectives.py", "pipeline/models/mlp_ae.py",
                  "pipeline/models/__init__.py", "pipeline/datasets/hls_cmds/study.py",
-                 "pipeline/datasets/icbhi/adapter.py", "pipeline/cli.py"):
+                 "pipeline/datasets/hls_cmds/__init__.py", "pipeline/cli.py"):
         assert path in train, path
     assert "pipeline/stages/evaluate.py" not in train and "pipeline/compare.py" not in train
-    mnist = command_code("pipeline.stages.features", "features", "mnist")
+    # a study's code holds its own dataset's package alone: ICBHI edits leave hls_ae be
+    assert not any(p.startswith(("pipeline/datasets/icbhi", "pipeline/datasets/mnist")) for p in train)
+    report = command_code("pipeline.stages.report", "report", ["hls-cmds", "icbhi"])
+    assert {"pipeline/datasets/hls_cmds/study.py", "pipeline/datasets/icbhi/study.py"} <= set(report)
+    mnist = command_code("pipeline.stages.features", "features", ["mnist"])
     assert "pipeline/datasets/mnist/__init__.py" in mnist
     assert not any(p.startswith("pipeline/datasets/icbhi") for p in mnist)  # its own dataset only
 
 
 def test_fingerprints_cover_every_command_a_stage_runs():
-    written = set(fingerprints(COMMANDS))
-    listed = {str(paths.code_fingerprint(s.cmd.split()[1], s.cmd.split()[2]
-                                         if s.cmd.split()[1] in DATASET_COMMANDS else None)
-                  .relative_to(paths.CODE)) for s in _stages() if s.cmd.split()[1] != "code"}
+    written = set(fingerprints(COMMANDS, load_params(ROOT / "params.yaml")))
+    listed = {str(_code_file(s.cmd).relative_to(paths.CODE))
+              for s in _stages() if s.cmd.split()[1] != "code"}
     assert listed <= written

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from tests.hls_fixture import make_hls_copy, tone, write_wav
+from tests.project_params import project_params
 
 PARAMS = {
     "features": {"backend": "librosa", "sample_rate": 4000, "window_s": 1.0, "hop_s": 0.5,
@@ -30,7 +31,7 @@ PARAMS = {
 
 
 def _write_params(folder, hls_copy):
-    params = {"download": {"local_copy": str(hls_copy)}, **PARAMS}
+    params = project_params({"download": {"local_copy": str(hls_copy)}, **PARAMS})
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
 
 
@@ -89,7 +90,7 @@ def test_stage_outputs(project):
     assert set(confusion.columns) == {"recording", "actual", "predicted"}
     assert (project / "metrics/hls_ae/history.csv").is_file()
     for figure in ("score_histogram.png", "roc.png", "training_curves.png", "confusion.png"):
-        assert (project / "reports/hls_ae" / figure).stat().st_size > 1000
+        assert (project / "reports/figures/hls_ae" / figure).stat().st_size > 1000
     scores = pd.read_csv(project / "metrics/hls_ae/scores.csv")
     assert len(scores) == metrics["test"]["n_normal"] + metrics["test"]["n_abnormal"]
     assert scores["group"].notna().all()  # recordings are resampled by split group

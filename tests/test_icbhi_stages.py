@@ -13,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.icbhi_fixture import PATIENTS, TRAIN_PATIENTS, make_icbhi_copy, recording_name
+from tests.project_params import project_params
 
 from pipeline.cli import app
 from pipeline.datasets.icbhi.adapter import DATABASE_DIR, ICBHI, LABEL4
@@ -213,19 +214,18 @@ def _project(tmp_path: Path, task: str, scheme: str, model: str) -> Path:
                  "lr": 0.001, "patience": 2, "seed": 0}
     models = {"cnn": {"name": "simple_cnn", "hidden": 8},
               "crnn": {"name": "cnn_gru", "channels": [4, 8], "gru_hidden": 8}}
-    params = {
+    params = project_params({
         "download": {"local_copy": str(tmp_path / "shared")},
         "icbhi": {
-            "task": task,
             "features": {**FEATURES, "min_cycle_s": 0.0},
             "split": {"scheme": scheme, "folds": FOLDS[scheme], "val_fraction": 0.2,
                       "test_fraction": 0.3, "stratify": "label4", "seed": 1},
-            "cnn": {"model": models["cnn"], "train": train_cfg},
-            "crnn": {"model": models["crnn"], "train": train_cfg},
+            "cnn": {"model": models["cnn"], "train": {**train_cfg, "task": task}},
+            "crnn": {"model": models["crnn"], "train": {**train_cfg, "task": task}},
             "calibrate": {"method": "youden", "value": 0.5, "aggregate": "mean"},
             "evaluate": {"bootstrap": 20, "seed": 0},
         },
-    }
+    })
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     return project
 
@@ -239,7 +239,7 @@ def test_stages_end_to_end_on_the_fixture(tmp_path, monkeypatch, task, scheme, m
     download.command("icbhi")
     features.command("icbhi")
     split.command("icbhi")
-    x = np.load("data/features/icbhi.npz")["x"]
+    x = np.load("data/features/icbhi/cycles.npz")["x"]
     assert x.shape == (30, 1, 16, 63)
     manifest = pd.read_parquet("data/splits/icbhi.parquet")
     report = json.loads(Path("reports/audit/icbhi.json").read_text())
@@ -267,7 +267,7 @@ def test_stages_end_to_end_on_the_fixture(tmp_path, monkeypatch, task, scheme, m
         "cycle", "actual", "predicted"]
     report = json.loads(Path(f"metrics/{study}/classification_report.json").read_text())
     assert set(names) <= set(report)
-    by_device = json.loads(Path(f"metrics/{study}/by_device.json").read_text())
+    by_device = json.loads(Path(f"metrics/{study}/by_group.json").read_text())
     assert set(by_device) <= {"Meditron", "Litt3200"}
     assert json.loads(Path(f"models/{study}/threshold.json").read_text())["decision"] == (
         "threshold" if task == "binary" else "argmax")

@@ -134,7 +134,8 @@ def test_labelled_rows_are_whole_patients_near_the_fraction():
 
 def test_grid_cell_names_resolve_to_semi_studies():
     study = get_study("icbhi_semi/vat/0.25")
-    assert (study.semi_method, study.root, study.key("calibrate")) == ("vat", "icbhi.semi", "icbhi.calibrate")
+    assert (study.semi_method, study.key("train"), study.key("calibrate")) == (
+        "vat", "icbhi.semi.train", "icbhi.calibrate")
     with pytest.raises(PipelineError, match="unknown semi-supervised method"):
         get_study("icbhi_semi/mixup/0.25")
 

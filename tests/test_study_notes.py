@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.study_notes import NOTES, notes
-from pipeline.studies import all_studies
+from pipeline.studies import study_names
 
 
 def _fold(train: int, val: int) -> dict:
@@ -17,4 +17,4 @@ def test_hls_fold_counts_come_from_the_audit():
 
 
 def test_every_study_has_notes():
-    assert set(NOTES) == set(all_studies())
+    assert set(NOTES) == set(study_names())

@@ -60,8 +60,10 @@ def get_dataset(name: str):
     return part(name, "download")
 
 
-def study_modules() -> list[ModuleType]:
-    """Every dataset package's ``study`` module (where it has one), in name order."""
-    return [importlib.import_module(f"{__name__}.{m.name}.study")
-            for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
-            if m.ispkg and (Path(__path__[0]) / m.name / "study.py").is_file()]
+def study_module(name: str) -> ModuleType:
+    """The ``study`` module of dataset ``name``'s package: the studies over it."""
+    package = dataset_package(name)
+    if not (Path(package.__file__).parent / "study.py").is_file():
+        raise PipelineError(f"dataset {name!r} declares no studies (no pipeline/datasets/"
+                            f"{name.replace('-', '_')}/study.py)")
+    return importlib.import_module(f"{package.__name__}.study")

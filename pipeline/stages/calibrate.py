@@ -16,7 +16,8 @@ from pipeline.studies import get_study
 
 def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
     """Calibrate STUDY's decision threshold on its validation scores."""
-    spec = get_study(study)
+    params = load_params()
+    spec = get_study(study, params=params)
     val_scores = pd.read_parquet(paths.SCORES / study / "val.parquet")
-    cfg = spec.params(load_params(), "calibrate")
+    cfg = spec.params(params, "calibrate")
     write_json(spec.model_dir / "threshold.json", calibrate(val_scores, cfg), digits=None)

@@ -1,8 +1,12 @@
-"""Stage 0: the code each command runs, one fingerprint file per command (and dataset).
+"""Stage 0: the code each command runs, one fingerprint file per command and argument.
 
-``data/code/<command>.json`` (``data/code/<command>/<dataset>.json`` for the dataset
-commands) maps every pipeline file the command imports to its sha256
-(``pipeline/import_graph.py``). Each stage lists its command's file as its one code
+``data/code/<command>/<dataset>.json`` for the dataset commands (download, generate,
+features, split), ``data/code/<command>/<study>.json`` for the study commands (train,
+calibrate, evaluate; a grid's cells share their study's file) and
+``data/code/<command>.json`` for the commands that pool studies (report, semi-summary)
+map every pipeline file the command imports to its sha256 (``pipeline/import_graph.py``):
+its own modules and the package of each dataset it runs on, found through the datasets
+and studies index of params.yaml. Each stage lists its command's file as its one code
 dependency, so DVC re-runs a stage exactly when code it runs changes, and the file says
 which code that is. Written whole or not at all.
 """
@@ -15,25 +19,36 @@ import logging
 from pipeline import datasets, paths
 from pipeline.import_graph import DATASET_COMMANDS, command_code
 from pipeline.io import atomic_dir
+from pipeline.params import STUDY_GROUPS, load_params
 
 log = logging.getLogger(__name__)
 
-# commands whose code is the same whatever they are run on (they find every study)
-STUDY_COMMANDS = ("train", "calibrate", "evaluate", "semi-summary", "report")
+STUDY_COMMANDS = ("train", "calibrate", "evaluate")  # run on one study
+# run on every study of these index groups at once
+POOLING_COMMANDS = {"semi-summary": ("semi_supervised",), "report": STUDY_GROUPS}
 
 
-def fingerprints(commands: dict[str, tuple[str, str]]) -> dict[str, dict[str, str]]:
+def fingerprints(commands: dict[str, tuple[str, str]], params: dict) -> dict[str, dict[str, str]]:
     """``{path under data/code: {file: sha256}}`` for every command a stage runs;
-    ``commands`` is the CLI's table (name -> (module, help))."""
-    out = {}
+    ``commands`` is the CLI's table (name -> (module, help)), ``params`` the loaded params."""
+    index = params.get("studies") or {}
+    studies = {group: index.get(group) or {} for group in STUDY_GROUPS}
+
+    def write(command: str, argument: str | None, on: list[str]) -> None:
+        path = paths.code_fingerprint(command, argument).relative_to(paths.CODE)
+        out[str(path)] = command_code(commands[command][0], command, on)
+
+    out: dict[str, dict[str, str]] = {}
     for command in STUDY_COMMANDS:
-        out[str(paths.code_fingerprint(command).relative_to(paths.CODE))] = command_code(
-            commands[command][0], command)
+        for group in STUDY_GROUPS:
+            for name, entry in studies[group].items():
+                write(command, name, [entry["dataset"]])
+    for command, groups in POOLING_COMMANDS.items():
+        write(command, None, sorted({e["dataset"] for g in groups for e in studies[g].values()}))
     for name in datasets.names():
         for command in DATASET_COMMANDS:
             if datasets.offers(name, command):
-                path = paths.code_fingerprint(command, name).relative_to(paths.CODE)
-                out[str(path)] = command_code(commands[command][0], command, name)
+                write(command, name, [name])
     return out
 
 
@@ -41,7 +56,7 @@ def command() -> None:
     """Write the code each command runs (file by file, with hashes) to data/code/."""
     from pipeline.cli import COMMANDS
 
-    found = fingerprints(COMMANDS)
+    found = fingerprints(COMMANDS, load_params())
     with atomic_dir(paths.CODE) as folder:
         for relative, files in found.items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)

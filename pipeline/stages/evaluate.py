@@ -13,7 +13,7 @@ an abnormal cycle counts only when its exact class is predicted), ``accuracy``,
 probable class (multiclass).
 ``metrics/<study>/``: ROC points and per-unit confusion rows with class names (DVC
 plots), detection rate per abnormal type, sklearn's classification report, and a
-breakdown per group (``by_<group_column>.json``: per device for ICBHI, per kind of
+breakdown per group (``by_group.json``, by the study's ``group_column``: per device for ICBHI, per kind of
 sound for HLS-CMDS). ``reports/<study>/``: PNG figures (ROC, score histogram, confusion).
 A study's ``evaluation`` hook adds its own metrics and figures (``with_evaluation``); a
 study without a threshold (``thresholded=False``, e.g. mnist_ae) gets the hook's alone.
@@ -114,7 +114,7 @@ def with_evaluation(spec: Study, params: dict, metrics: dict | None = None) -> d
     if spec.evaluation is None:
         return merged
     hook = getattr(evaluations, spec.evaluation)
-    for key, value in hook(spec, params, paths.REPORTS / spec.name).items():
+    for key, value in hook(spec, params, paths.figures(spec.name)).items():
         both = isinstance(value, dict) and isinstance(merged.get(key), dict)
         merged[key] = {**merged[key], **value} if both else value
     return merged
@@ -195,8 +195,8 @@ def out_of_fold(spec: Study, params: dict) -> TestScores:
 def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
     """Evaluate STUDY on its test set: metrics, DVC plot data and figures."""
     started = time.monotonic()
-    spec = get_study(study)
     params = load_params()
+    spec = get_study(study, params=params)
     if not spec.thresholded:
         write_metrics(spec, with_evaluation(spec, params, {"data": data_counts(
             spec.samples(["train", "val", "test"], params))}))
@@ -211,7 +211,7 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     metrics.update(scored.extra, data=scored.counts)
     y, predicted = units["label"].to_numpy().astype(int), scored.objective.decide(units, calibration)
     abnormal = units.assign(label=(y != 0).astype(int))
-    plot_dir, figure_dir = paths.METRICS / study, paths.REPORTS / study
+    plot_dir, figure_dir = paths.METRICS / study, paths.figures(study)
     roc = roc_table(abnormal["label"], abnormal["score"])
     write_parquet(paths.SCORES / study / "test.parquet", samples)
     write_unit_scores(study, units.assign(
@@ -230,7 +230,7 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
         output_dict=True, zero_division=0,
     ))
     if spec.group_column is not None:
-        write_json(plot_dir / f"by_{spec.group_column}.json",
+        write_json(plot_dir / "by_group.json",
                    breakdown(y, predicted, units[spec.group_column]))
     log.info("%s: figures -> %s", study, figure_dir)
     title = f"{study}: test {plural(spec.unit)}" + (", out of fold" if "fold" in units else "")

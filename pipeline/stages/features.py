@@ -1,9 +1,11 @@
 """Stage 2: features from raw files, by the dataset's package (``extract``).
 
-HLS-CMDS: MFCC windows, one row per window (record, window, start_s, f000...), Parquet.
-ICBHI: one log-mel image per respiratory cycle, ``data/features/icbhi.npz`` with
-``data/features/icbhi.parquet`` as its index. MNIST: the IDX archives as they are,
-``data/features/mnist.npz``. See each ``pipeline/datasets/<package>``.
+Each dataset's features go to ``data/features/<dataset>/``, with ``settings.json``: the
+settings they were made with (the section the datasets index names), which a trained
+model keeps for ``pipeline predict``. HLS-CMDS: MFCC windows, one row per window
+(``windows.parquet``). ICBHI: one log-mel image per respiratory cycle (``cycles.npz``,
+indexed by ``cycles.parquet``). MNIST: the IDX archives as they are (``images.npz``).
+See each ``pipeline/datasets/<package>``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import typer
 
 from pipeline import paths
 from pipeline.datasets import part
-from pipeline.params import load_params
+from pipeline.io import write_json
+from pipeline.params import dataset_entry, load_params, lookup
 
 
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:
-    """Extract DATASET's features into data/features/."""
+    """Extract DATASET's features into data/features/DATASET/."""
     extract = part(dataset, "features")
+    params = load_params()
+    settings = lookup(params, dataset_entry(params, dataset)["features"])
     records = pd.read_parquet(paths.records(dataset))
-    extract(dataset, records, paths.RAW / dataset, load_params())
+    extract(dataset, records, paths.RAW / dataset, settings)
+    write_json(paths.feature_settings(dataset), settings)

@@ -25,14 +25,13 @@ from pipeline.datasets import dataset_package
 from pipeline.errors import PipelineError
 from pipeline.html_page import collapsed, escape, figure_html, fmt, grid, kv_table, page, write_text
 from pipeline.io import read_json
-from pipeline.params import load_params, lookup
+from pipeline.params import dataset_entry, load_params, lookup
 from pipeline.datasets.icbhi.study import SEMI_STUDY
-from pipeline.studies import Study, all_studies
+from pipeline.studies import Study, get_study, study_names
 from pipeline.study_notes import notes
 
 log = logging.getLogger(__name__)
-DATASET_SECTIONS = ("generate", "features", "split")  # params shared by a dataset's studies
-STUDY_SECTIONS = ("unseen_digit", "model", "train", "calibrate", "evaluate")
+STUDY_SECTIONS = ("model", "train", "calibrate", "evaluate")
 # figures a reader looks at first, in this order; a study's own figures follow
 FIGURE_ORDER = ("roc", "score_histogram", "confusion", "training_curves")
 
@@ -49,18 +48,19 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _sections(study: Study, params: dict, names: tuple[str, ...]) -> dict:
-    sections = {}
-    for section in names:
-        try:
-            sections[section] = study.params(params, section)
-        except Exception:  # noqa: BLE001 (a study without such a section shows none)
-            continue
-    return sections
+def _sections(study: Study, params: dict) -> dict:
+    return {section: study.params(params, section) for section in STUDY_SECTIONS
+            if section in study.sections}
+
+
+def _dataset_sections(study: Study, params: dict) -> dict:
+    """The settings of the study's dataset (generate, or features and split)."""
+    entry = dataset_entry(params, study.dataset)
+    return {role: lookup(params, key) for role, key in entry.items() if role != "split_reads"}
 
 
 def _figures(study: Study) -> list[Path]:
-    found = {p.stem: p for p in (paths.REPORTS / study.name).glob("*.png")}
+    found = {p.stem: p for p in paths.figures(study.name).glob("*.png")}
     first = [found.pop(name) for name in FIGURE_ORDER if name in found]
     return first + [found[name] for name in sorted(found)]
 
@@ -84,8 +84,8 @@ def collect(study: Study, params: dict) -> dict | None:
         "headline": read_json(headline_path).get(study.name, {}),
         "audit": audit,
         "calibration": read_json(threshold_path) if threshold_path.is_file() else None,
-        "params": _sections(study, params, STUDY_SECTIONS),
-        "dataset_params": _sections(study, params, DATASET_SECTIONS),
+        "params": _sections(study, params),
+        "dataset_params": _dataset_sections(study, params),
         "figures": _figures(study),
     }
 
@@ -246,7 +246,7 @@ def semi_gap_lines(semi: dict) -> list[str]:
 
 def semi_html(semi: dict) -> str:
     """The semi-supervised grid: its curve, its table and the share of the gap closed."""
-    figure = paths.REPORTS / SEMI_STUDY / "label_fraction.png"
+    figure = paths.figures(SEMI_STUDY) / "label_fraction.png"
     parts = ["<section class='dataset' id='icbhi_semi'><h2>ICBHI semi-supervised (icbhi_semi)</h2>",
              "<p>Test AUROC of each method with a share of the training patients labelled "
              "(intervals: 95% patient-cluster bootstrap).</p>"]
@@ -296,7 +296,7 @@ def _branch_comparison(params: dict) -> tuple[str, str]:
         log.info("report: no %r to compare with", baseline)
         return "", ""
     log.info("report: comparing with %s", baseline)
-    studies = list(all_studies())
+    studies = study_names(params)
     results = compare.compare(baseline, compare.WORKSPACE, studies, compare.config(params))
     pairs = compare.roc_pairs(baseline, compare.WORKSPACE, studies)
     return (compare.to_markdown(results, baseline, compare.WORKSPACE),
@@ -304,7 +304,8 @@ def _branch_comparison(params: dict) -> tuple[str, str]:
 
 
 def report(params: dict) -> list[dict]:
-    entries = [e for s in all_studies().values() if (e := collect(s, params)) is not None]
+    entries = [e for name in study_names(params)
+               if (e := collect(get_study(name, params=params), params)) is not None]
     markdown, comparison = _branch_comparison(params)
     semi_path = paths.headline_metrics(SEMI_STUDY)
     semi = read_json(semi_path) if semi_path.is_file() else None

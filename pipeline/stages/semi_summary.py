@@ -98,7 +98,8 @@ def label_audit(params: dict, fractions: list[float | int]) -> dict:
     validation and test patients (must be none)."""
     audit: dict = {"fractions": {}}
     for fraction in fractions:
-        data = get_study(cell_name("supervised", fraction)).samples(["train", "val", "test"], params)
+        cell = get_study(cell_name("supervised", fraction), params=params)
+        data = cell.samples(["train", "val", "test"], params)
         train = data["train"].meta
         labelled = data["train"].y >= 0
         held = {name: set(data[name].meta["patient"]) for name in ("val", "test")}
@@ -140,7 +141,7 @@ def summarise(params: dict) -> tuple[dict, pd.DataFrame, dict]:
                     raise PipelineError(f"missing: run `dvc repro` for the cell {name}", path)
             calibration = read_json(threshold_path)
             if calibration.get("decision") != "threshold":
-                raise PipelineError("icbhi_semi pools binary decisions only: set icbhi.task: binary",
+                raise PipelineError("icbhi_semi pools binary decisions only",
                                     threshold_path)
             scores = pd.read_parquet(scores_path, columns=["patient", "label", "score"])
             threshold = calibration["threshold"]
@@ -160,5 +161,5 @@ def command() -> None:
     metrics, curve, audit = summarise(load_params())
     write_json(paths.audit_report(SEMI_STUDY), audit)
     write_csv(paths.METRICS / SEMI_STUDY / "auroc_by_fraction.csv", curve)
-    plots.label_fraction_curve(metrics, paths.REPORTS / SEMI_STUDY / "label_fraction.png")
+    plots.label_fraction_curve(metrics, paths.figures(SEMI_STUDY) / "label_fraction.png")
     write_json(paths.headline_metrics(SEMI_STUDY), metrics)

@@ -18,14 +18,16 @@ import typer
 from pipeline import paths
 from pipeline.datasets import part
 from pipeline.io import read_json, write_json, write_parquet
-from pipeline.params import load_params
+from pipeline.params import dataset_entry, load_params, lookup
 
 log = logging.getLogger(__name__)
 
 
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:
     """Split DATASET's records into train/val/test; write the manifest and the audit."""
-    manifest, report = part(dataset, "split")(dataset, load_params())
+    split = part(dataset, "split")
+    params = load_params()
+    manifest, report = split(dataset, lookup(params, dataset_entry(params, dataset)["split"]))
     found = read_json(paths.download_report(dataset))
     report["download"] = {k: v for k, v in found.items() if not isinstance(v, (dict, list))}
     write_parquet(paths.split_manifest(dataset), manifest)

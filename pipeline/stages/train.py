@@ -22,7 +22,7 @@ import typer
 from pipeline import paths, plots
 from pipeline.errors import PipelineError
 from pipeline.grouping import grouped_folds
-from pipeline.io import write_csv, write_parquet
+from pipeline.io import read_json, write_csv, write_parquet
 from pipeline.models import build
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
@@ -126,7 +126,7 @@ def train(study: Study, params: dict
     and what its checkpoint keeps. With ``train.cross_fit``, the validation scores also hold
     the cross-fitted scores of the whole training side (``cross_fitted_scores``, rows with
     ``inner_fold`` > 0; the model's own have 0), and calibration reads those."""
-    scored = ["val", "test"] if study.partition.startswith("fold") else ["val"]
+    scored = ["val", "test"] if study.manifest_column.startswith("fold") else ["val"]
     data = study.samples(["train", *scored], params)
     train_set, val_set = data["train"], data["val"]
     train_cfg = study.params(params, "train")
@@ -148,7 +148,8 @@ def train(study: Study, params: dict
     checkpoint_extra = {
         "scaler": fitted.scaler.state(), "objective": study.objective, "study": study.name,
         "classes": list(train_set.classes),
-        "features": study.params(params, study.features) if study.features else None,
+        # the settings the features were made with: `pipeline predict` makes a new file's alike
+        "features": read_json(paths.feature_settings(study.dataset)),
     }
     return model, fitted.history, scores, {
         "model_name": fitted.model_name, "model_kwargs": fitted.model_kwargs, **checkpoint_extra,
@@ -159,11 +160,12 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae"),
             fold: int | None = typer.Option(None, help="train this fold of a cross-validated study")
             ) -> None:
     """Train STUDY's model; write checkpoint, training curves and validation scores."""
-    spec = get_study(study, fold)
-    model, history, scores, info = train(spec, load_params())
+    params = load_params()
+    spec = get_study(study, fold, params)
+    model, history, scores, info = train(spec, params)
     save_checkpoint(spec.model_dir / "model.pt", info.pop("model_name"), info.pop("model_kwargs"),
                     model, **info)
     write_csv(paths.METRICS / spec.name / "history.csv", history)
-    plots.training_curves(history, paths.REPORTS / spec.name / "training_curves.png", spec.name)
+    plots.training_curves(history, paths.figures(spec.name) / "training_curves.png", spec.name)
     for split, frame in scores.items():
         write_parquet(paths.SCORES / spec.name / f"{split}.parquet", frame)

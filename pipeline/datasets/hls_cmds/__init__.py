@@ -27,7 +27,6 @@ from pipeline.features.mfcc_windows import MFCCWindows, recording_windows, windo
 from pipeline.features.parallel import map_in_chunks
 from pipeline.grouping import grouped_folds, hold_out_groups
 from pipeline.io import write_parquet
-from pipeline.params import lookup
 from pipeline.progress import bar as progress_bar
 from pipeline.splitting import (
     connected_groups,
@@ -223,11 +222,14 @@ def mfcc_window_table(records: pd.DataFrame, raw_dir: Path, cfg: MFCCWindows) ->
     return pd.concat([index, columns], axis=1)
 
 
-def extract(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
+WINDOWS = "windows.parquet"  # the features: one row per window
+
+
+def extract(dataset: str, records: pd.DataFrame, raw_dir: Path, settings: dict) -> None:
     """The features stage: MFCC windows of every record, one Parquet row per window."""
-    cfg = MFCCWindows(**lookup(params, "features"))
+    cfg = MFCCWindows(**settings)
     table = mfcc_window_table(records, raw_dir, cfg)
-    write_parquet(paths.FEATURES / f"{dataset}.parquet", table)
+    write_parquet(paths.features(dataset, WINDOWS), table)
     log.info("%s: %d windows x %d features", dataset, len(table), table.shape[1] - 3)
 
 
@@ -240,7 +242,8 @@ GROUP_KEYS = ("sha256", "family")
 
 def grouped_records(records: pd.DataFrame, subset: str,
                     group_by: tuple[str, ...] = GROUP_KEYS) -> pd.DataFrame:
-    """Records of ``subset`` (record, group, label, kind, sha256, group_has_abnormal).
+    """Records of ``subset`` (record, group, label, kind, heart_type, lung_type, sha256,
+    group_has_abnormal).
 
     ``group_by`` must include sha256 (identical audio never straddles splits); dropping
     ``family`` lets a mixture's sources sit apart from it, to measure what that costs.
@@ -253,7 +256,8 @@ def grouped_records(records: pd.DataFrame, subset: str,
     groups = connected_groups(chosen[list(group_by)])
     manifest = pd.DataFrame(
         {"record": chosen["record"], "group": groups, "label": chosen["label"],
-         "kind": chosen["kind"], "sha256": chosen["sha256"]}
+         "kind": chosen["kind"], "heart_type": chosen["heart_type"],
+         "lung_type": chosen["lung_type"], "sha256": chosen["sha256"]}
     )
     manifest["group_has_abnormal"] = manifest.groupby("group")["label"].transform("max") == 1
     return manifest
@@ -295,10 +299,9 @@ def anomaly_folds(records: pd.DataFrame, subset: str, folds: int, val_fraction: 
     return manifest.assign(**fold_partitions(manifest["fold"].to_numpy(), normal, carve_val))
 
 
-def split(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
-    """The split stage: ``split.scheme`` kfold (``anomaly_folds``) or holdout (``anomaly_split``)."""
+def split(dataset: str, cfg: dict) -> tuple[pd.DataFrame, dict]:
+    """The split stage: ``scheme`` kfold (``anomaly_folds``) or holdout (``anomaly_split``)."""
     records = pd.read_parquet(paths.records(dataset))
-    cfg = lookup(params, "split")
     group_by = tuple(cfg.get("group_by", GROUP_KEYS))
     if cfg["scheme"] == "kfold":
         manifest = anomaly_folds(records, cfg["subset"], len(cfg["folds"]), cfg["val_fraction"],

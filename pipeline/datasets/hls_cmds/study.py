@@ -9,17 +9,16 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
+from pipeline.datasets.hls_cmds import WINDOWS
 from pipeline.features.mfcc_windows import MFCCWindows, recording_features
 from pipeline.studies import Samples, Study, partition_column
 
 
-def load(splits: list[str], params: dict, partition: str) -> dict[str, Samples]:
-    features = pd.read_parquet(paths.FEATURES / "hls-cmds.parquet")
-    manifest = partition_column(paths.split_manifest("hls-cmds"), partition, ["record", "group"])
-    records = pd.read_parquet(
-        paths.records("hls-cmds"), columns=["record", "kind", "heart_type", "lung_type", "label"]
-    )
-    table = features.merge(manifest, on="record").merge(records, on="record")
+def load(study: Study, splits: list[str], params: dict) -> dict[str, Samples]:
+    features = pd.read_parquet(paths.features("hls-cmds", WINDOWS))
+    manifest = partition_column(paths.split_manifest("hls-cmds"), study.manifest_column,
+                                ["record", "group", "kind", "heart_type", "lung_type", "label"])
+    table = features.merge(manifest, on="record")
     columns = [c for c in features.columns if c.startswith("f")]
     out = {}
     for split in splits:
@@ -41,12 +40,10 @@ def featurize_file(path: Path, settings: dict) -> tuple[list[dict], Iterator[Sam
 
 STUDIES = {
     "hls_ae": Study(
-        name="hls_ae", dataset="hls-cmds", root=None, objective="reconstruction",
-        load=load, model_inputs=lambda x: {"input_dim": int(x.shape[1])},
-        cross_validated=True, partition="final",
+        name="hls_ae", load=load, model_inputs=lambda x: {"input_dim": int(x.shape[1])},
         unit="recording", type_columns=("heart_type", "lung_type"), group_column="kind",
         bootstrap_group="group",
-        features="features", featurize_file=featurize_file,
+        featurize_file=featurize_file,
         headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.sensitivity",
                   "test.sensitivity_ci_low", "test.sensitivity_ci_high", "test.specificity",
                   "test.specificity_ci_low", "test.specificity_ci_high",

@@ -28,7 +28,6 @@ from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mel_chunks, cycle_log_mels
 from pipeline.grouping import grouped_folds, hold_out_groups
 from pipeline.io import npz_row_writer, read_json, write_parquet
-from pipeline.params import lookup
 from pipeline.splitting import audit, fold_names, fold_partitions, holdout_partitions, partition_audit
 
 log = logging.getLogger(__name__)
@@ -64,16 +63,19 @@ def cycle_features(records: pd.DataFrame, raw_dir: Path,
     return cycle_log_mels(kept, raw_dir, **_cycle_settings(cfg)), cycle_index(kept)
 
 
-def extract(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
+CYCLES, CYCLE_INDEX = "cycles.npz", "cycles.parquet"  # the features: log-mels and their index
+
+
+def extract(dataset: str, records: pd.DataFrame, raw_dir: Path, settings: dict) -> None:
     """The features stage: the cycles' log-mel images, streamed to disk, and their index."""
-    cfg = CycleFeatures(**lookup(params, "icbhi.features"))
+    cfg = CycleFeatures(**settings)
     kept = kept_cycles(records, cfg)
     shape = (len(kept), 1, cfg.n_mels, cfg.frames)
     # chunk by chunk to disk: memory stays flat in the number of recordings
-    with npz_row_writer(paths.FEATURES / f"{dataset}.npz", "x", shape) as write:
+    with npz_row_writer(paths.features(dataset, CYCLES), "x", shape) as write:
         for positions, x in cycle_log_mel_chunks(kept, raw_dir, **_cycle_settings(cfg)):
             write(positions, x)
-    write_parquet(paths.FEATURES / f"{dataset}.parquet", cycle_index(kept))
+    write_parquet(paths.features(dataset, CYCLE_INDEX), cycle_index(kept))
     log.info("%s: %d cycles -> log-mels %s (%d Hz, %g s, pad %s)", dataset, len(kept),
              shape, cfg.sample_rate, cfg.cycle_s, cfg.pad_mode)
 
@@ -144,11 +146,10 @@ def patient_folds(index: pd.DataFrame, folds: int, val_fraction: float, seed: in
     return frame.assign(fold=fold_of, **fold_partitions(fold_of, every, carve_val))
 
 
-def split(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
-    """The split stage: ``icbhi.split.scheme`` kfold, official or grouped; the official
-    split is always kept beside it."""
-    index = pd.read_parquet(paths.FEATURES / f"{dataset}.parquet")
-    cfg = lookup(params, "icbhi.split")
+def split(dataset: str, cfg: dict) -> tuple[pd.DataFrame, dict]:
+    """The split stage: ``scheme`` kfold, official or grouped; the official split is always
+    kept beside it."""
+    index = pd.read_parquet(paths.features(dataset, CYCLE_INDEX))
     scheme, stratify = cfg["scheme"], cfg.get("stratify", "label4")
     test_fraction = cfg.get("test_fraction") if scheme == "grouped" else None
     # the official split is always kept: the semi-supervised grid and comparisons with the

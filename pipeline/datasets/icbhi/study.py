@@ -14,6 +14,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.audio import read_audio_info
 from pipeline.datasets.icbhi.adapter import LABEL4, drop_reason, parse_annotations
+from pipeline.datasets.icbhi.prepare import CYCLE_INDEX, CYCLES
 from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mels
 from pipeline.grouping import hold_out_groups
@@ -29,21 +30,21 @@ def icbhi_labels(index: pd.DataFrame, task: str) -> tuple[np.ndarray, tuple[str,
     """Class ids and class names for ``task``: binary (crackle and/or wheeze = abnormal) or
     multiclass (normal, crackle, wheeze, both: the challenge's four classes)."""
     if task not in ICBHI_TASKS:
-        raise PipelineError(f"icbhi.task must be one of {sorted(ICBHI_TASKS)}, got {task!r}")
+        raise PipelineError(f"task must be binary or multiclass, got {task!r}")
     if task == "binary":
         return index["label_binary"].to_numpy(np.int64), ICBHI_TASKS[task]
     return index["label4"].map(LABEL4.index).to_numpy(np.int64), ICBHI_TASKS[task]
 
 
-def _load_icbhi(splits: list[str], params: dict, partition: str) -> dict[str, Samples]:
-    index = pd.read_parquet(paths.FEATURES / "icbhi.parquet")
-    x = indexed_array(paths.FEATURES / "icbhi.npz", index["row"], "pipeline features icbhi")
-    manifest = partition_column(paths.split_manifest("icbhi"), partition, ["cycle_id"])
+def _load_icbhi(study: Study, splits: list[str], params: dict) -> dict[str, Samples]:
+    index = pd.read_parquet(paths.features("icbhi", CYCLE_INDEX))
+    x = indexed_array(paths.features("icbhi", CYCLES), index["row"], "pipeline features icbhi")
+    manifest = partition_column(paths.split_manifest("icbhi"), study.manifest_column, ["cycle_id"])
     split = index["cycle_id"].map(manifest.set_index("cycle_id")["split"])
     if split.isna().any():
         raise PipelineError(f"{int(split.isna().sum())} cycle(s) with features are in no split "
                             "(re-run `pipeline split icbhi`)", paths.split_manifest("icbhi"))
-    y, classes = icbhi_labels(index, lookup(params, "icbhi.task"))
+    y, classes = icbhi_labels(index, study.params(params, "train").get("task", "binary"))
     out = {}
     for name in splits:
         rows = np.flatnonzero(split.to_numpy() == name)
@@ -116,8 +117,6 @@ def _spectrogram_inputs(x: np.ndarray) -> dict[str, Any]:
     return {"n_mels": int(x.shape[2]), "frames": int(x.shape[3])}
 
 
-_ICBHI_SHARED = {"task": "icbhi.task", "features": "icbhi.features", "calibrate": "icbhi.calibrate",
-                 "evaluate": "icbhi.evaluate"}
 SEMI_STUDY = "icbhi_semi"
 
 
@@ -131,11 +130,11 @@ def labelled_training_rows(meta: pd.DataFrame, fraction: float, seed: int) -> np
     return hold_out_groups(meta, fraction, seed, group_column="patient", stratify="label4")
 
 
-def _semi_loader(fraction: float) -> Callable[[list[str], dict], dict[str, Samples]]:
+def _semi_loader(fraction: float) -> Callable[[Study, list[str], dict], dict[str, Samples]]:
     """The ICBHI loader with the labels of the unlabelled training patients hidden (-1)."""
 
-    def load(splits: list[str], params: dict, partition: str) -> dict[str, Samples]:
-        out = _load_icbhi(splits, params, partition)
+    def load(study: Study, splits: list[str], params: dict) -> dict[str, Samples]:
+        out = _load_icbhi(study, splits, params)
         if "train" in out:
             train = out["train"]
             keep = labelled_training_rows(train.meta, fraction, lookup(params, "icbhi.semi.seed"))
@@ -154,11 +153,9 @@ def _semi_study(name: str) -> Study:
     if method not in METHODS:
         raise PipelineError(f"unknown semi-supervised method {method!r}; known: {', '.join(METHODS)}")
     return Study(
-        name=name, dataset="icbhi", root="icbhi.semi", objective="classification",
-        load=_semi_loader(float(fraction)), partition="official", model_inputs=_spectrogram_inputs,
-        unit="cycle",
-        type_columns=("label4",), group_column="device", features="features",
-        featurize_file=_featurize_icbhi, shared=_ICBHI_SHARED, semi_method=method,
+        name=name, load=_semi_loader(float(fraction)), partition="official",
+        model_inputs=_spectrogram_inputs, unit="cycle", type_columns=("label4",),
+        group_column="device", featurize_file=_featurize_icbhi, semi_method=method,
         headline=("test.auroc", "test.icbhi_score", "test.sensitivity", "test.specificity"),
     )
 
@@ -172,12 +169,9 @@ def study(name: str) -> Study | None:
 
 STUDIES = {
     f"icbhi_{model}": Study(
-        name=f"icbhi_{model}", dataset="icbhi", root=f"icbhi.{model}",
-        objective="classification", load=_load_icbhi, model_inputs=_spectrogram_inputs,
-        cross_validated=True, partition="final",
-        unit="cycle", type_columns=("label4",), group_column="device", shared=_ICBHI_SHARED,
-        bootstrap_group="patient",
-        features="features", featurize_file=_featurize_icbhi,
+        name=f"icbhi_{model}", load=_load_icbhi, model_inputs=_spectrogram_inputs,
+        unit="cycle", type_columns=("label4",), group_column="device", bootstrap_group="patient",
+        featurize_file=_featurize_icbhi,
         headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high",
                   "test.icbhi_score", "test.sensitivity", "test.sensitivity_ci_low",
                   "test.sensitivity_ci_high", "test.specificity", "test.specificity_ci_low",

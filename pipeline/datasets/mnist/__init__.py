@@ -26,7 +26,6 @@ from pipeline import paths
 from pipeline.datasets.base import Dataset, Source
 from pipeline.errors import PipelineError
 from pipeline.io import write_npz
-from pipeline.params import lookup
 from pipeline.splitting import SPLITS, audit, stratified_holdout
 
 log = logging.getLogger(__name__)
@@ -227,13 +226,15 @@ def mnist_arrays(records: pd.DataFrame, raw_dir: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def extract(dataset: str, records: pd.DataFrame, raw_dir: Path, params: dict) -> None:
+IMAGES = "images.npz"  # the features: the four archives as they are
+
+
+def extract(dataset: str, records: pd.DataFrame, raw_dir: Path, settings: dict) -> None:
     """The features stage: the four archives as uint8 arrays in one NPZ."""
-    settings = lookup(params, "mnist.features") or {}
     if settings:
         raise PipelineError(f"mnist.features takes no settings, got {sorted(settings)}")
     arrays = mnist_arrays(records, raw_dir)
-    write_npz(paths.FEATURES / f"{dataset}.npz", **arrays)
+    write_npz(paths.features(dataset, IMAGES), **arrays)
     log.info("%s: %d train + %d test images", dataset, len(arrays["train_images"]),
              len(arrays["test_images"]))
 
@@ -260,11 +261,10 @@ def mnist_split(records: pd.DataFrame, n_val: int, seed: int) -> tuple[pd.DataFr
     return manifest, report
 
 
-def split(dataset: str, params: dict) -> tuple[pd.DataFrame, dict]:
-    """The split stage: ``mnist.split.n_val`` training images become validation, stratified
-    by digit (seeded); the test images are the test split. Each image is its own group."""
+def split(dataset: str, cfg: dict) -> tuple[pd.DataFrame, dict]:
+    """The split stage: ``n_val`` training images become validation, stratified by digit
+    (seeded); the test images are the test split. Each image is its own group."""
     records = pd.read_parquet(paths.records(dataset))
-    cfg = lookup(params, "mnist.split")
     manifest, report = mnist_split(records, cfg["n_val"], cfg["seed"])
     report["dataset"] = dataset
     return manifest, report

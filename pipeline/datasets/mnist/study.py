@@ -1,8 +1,8 @@
 """The MNIST studies: the convolutional autoencoder (``mnist_ae``) and novelty detection
 of one unseen digit (``mnist_novelty``).
 
-Loaders take ``params`` (read from params.yaml when not given): how many training
-images to use and, for novelty, which digit is held out.
+Loaders read their study's ``train`` section: how many training images to use and, for
+novelty, which digit is held out.
 """
 
 from __future__ import annotations
@@ -11,22 +11,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
-from pipeline.datasets.mnist import novelty_split
+from pipeline.datasets.mnist import IMAGES, novelty_split
 from pipeline.errors import PipelineError
-from pipeline.params import load_params, lookup
 from pipeline.splitting import stratified_holdout
 from pipeline.studies import Samples, Study
 
 
-# Loaders take ``params`` (read from params.yaml when not given): the MNIST studies read
-# how many training images to use and, for novelty, which digit is held out.
-def _given(params: dict | None) -> dict:
-    return load_params() if params is None else params
-
-
 def _mnist_table() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     manifest = pd.read_parquet(paths.split_manifest("mnist"))
-    with np.load(paths.FEATURES / "mnist.npz") as arrays:
+    with np.load(paths.features("mnist", IMAGES)) as arrays:
         images = {name: arrays[f"{name}_images"] for name in ("train", "test")}
     for name, array in images.items():
         rows = manifest[manifest["set"] == name]
@@ -60,10 +53,9 @@ def _limited(split: str, rows: pd.DataFrame, train_cfg: dict) -> pd.DataFrame:
     return _at_most(rows, limit, train_cfg["seed"])
 
 
-def load_mnist_ae(splits: list[str], params: dict | None = None, partition: str = "split"
-                  ) -> dict[str, Samples]:
+def load_mnist_ae(study: Study, splits: list[str], params: dict) -> dict[str, Samples]:
     """All digits; ``y`` and ``label`` are the digit (no normal/abnormal in this study)."""
-    train_cfg = lookup(_given(params), "mnist.train")
+    train_cfg = study.params(params, "train")
     manifest, images = _mnist_table()
     out = {}
     for split in splits:
@@ -72,19 +64,18 @@ def load_mnist_ae(splits: list[str], params: dict | None = None, partition: str 
     return out
 
 
-def load_mnist_novelty(splits: list[str], params: dict | None = None, partition: str = "split"
-                       ) -> dict[str, Samples]:
-    """Train and validation without ``mnist.novelty.unseen_digit``; test: all, label 1 = unseen."""
-    params = _given(params)
-    unseen = lookup(params, "mnist.novelty.unseen_digit")
-    train_cfg = lookup(params, "mnist.novelty.train")
+def load_mnist_novelty(study: Study, splits: list[str], params: dict) -> dict[str, Samples]:
+    """Train and validation without the train section's ``unseen_digit``; test: all, label
+    1 = unseen."""
+    train_cfg = study.params(params, "train")
+    unseen = train_cfg["unseen_digit"]
     manifest, images = _mnist_table()
     parts = {s: manifest[manifest["split"] == s] for s in ("train", "val", "test")}
     try:
         chosen = novelty_split(*(parts[s]["digit"].to_numpy() for s in ("train", "val", "test")),
                                unseen_digit=unseen)
     except ValueError as exc:
-        raise PipelineError(f"mnist.novelty.unseen_digit: {exc}") from exc
+        raise PipelineError(f"{study.key('train')}.unseen_digit: {exc}") from exc
     positions = {"train": chosen.train_idx, "val": chosen.val_idx, "test": chosen.test_idx}
     out = {}
     for split in splits:
@@ -95,16 +86,14 @@ def load_mnist_novelty(splits: list[str], params: dict | None = None, partition:
 
 STUDIES = {
     "mnist_ae": Study(
-        name="mnist_ae", dataset="mnist", root="mnist", objective="reconstruction",
-        load=load_mnist_ae, model_inputs=lambda x: {}, unit="image",
-        evaluation="mnist_ae", thresholded=False,
+        name="mnist_ae", load=load_mnist_ae, model_inputs=lambda x: {}, unit="image",
+        evaluation="mnist_ae",
         headline=("test.mse", "test.bce", "test.latent_knn_accuracy", "latent", "n_train_images",
                   "test.n"),
     ),
     "mnist_novelty": Study(
-        name="mnist_novelty", dataset="mnist", root="mnist.novelty", objective="reconstruction",
-        load=load_mnist_novelty, model_inputs=lambda x: {}, unit="image", group_column="digit",
-        evaluation="mnist_novelty",
+        name="mnist_novelty", load=load_mnist_novelty, model_inputs=lambda x: {}, unit="image",
+        group_column="digit", evaluation="mnist_novelty",
         headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.pauc",
                   "test.sensitivity", "test.specificity", "test.f1"),
     ),

@@ -9,11 +9,10 @@ from pipeline import paths
 from pipeline.studies import Samples, Study, indexed_array
 
 
-def load_sines(splits: list[str], params: dict | None = None, partition: str = "split"
-               ) -> dict[str, Samples]:
+def load_sines(study: Study, splits: list[str], params: dict) -> dict[str, Samples]:
     """Generated series (N, 1, length); label 1 = abnormal, ``anomaly_type`` names the fault."""
     manifest = pd.read_parquet(paths.split_manifest("sines"))
-    x = indexed_array(paths.FEATURES / "sines.npz", manifest["series"], "pipeline generate sines")
+    x = indexed_array(paths.generated_series("sines"), manifest["series"], "pipeline generate sines")
     out = {}
     for split in splits:
         rows = manifest[manifest["split"] == split].reset_index(drop=True)
@@ -25,9 +24,8 @@ def load_sines(splits: list[str], params: dict | None = None, partition: str = "
 
 STUDIES = {
     "sines_ae": Study(
-        name="sines_ae", dataset="sines", root="sines", objective="reconstruction",
-        load=load_sines, model_inputs=lambda x: {}, unit="series", type_columns=("anomaly_type",),
-        group_column="anomaly_type", evaluation="sines",
+        name="sines_ae", load=load_sines, model_inputs=lambda x: {}, unit="series",
+        type_columns=("anomaly_type",), group_column="anomaly_type", evaluation="series",
         headline=("test.auroc", "test.auroc_ci_low", "test.auroc_ci_high", "test.pauc",
                   "test.sensitivity", "test.specificity", "test.f1"),
     ),
