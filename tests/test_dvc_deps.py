@@ -65,3 +65,14 @@ def test_fingerprints_cover_every_command_a_stage_runs():
     listed = {str(_code_file(s.cmd).relative_to(paths.CODE))
               for s in _stages() if s.cmd.split()[1] != "code"}
     assert listed <= written
+
+
+def test_what_git_tracks_stays_out_of_the_dvc_cache():
+    """An output in git must be `cache: false` (a YAML alias of a plot's path alone, without
+    its mapping, once dropped that and stopped the repro)."""
+    import subprocess
+
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                                 check=True).stdout.split())
+    cached = [o.def_path for s in _stages() for o in s.outs if o.use_cache and o.def_path in tracked]
+    assert not cached
