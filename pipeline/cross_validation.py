@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.calibration import calibrate
-from pipeline.metrics import binary_report
+from pipeline.metrics import auroc
 from pipeline.objectives import Objective
 from pipeline.scoring import aggregate_units
 
@@ -34,11 +34,11 @@ class Pooled:
 def fold_summary(k: int, objective: Objective, calibration: dict, units: pd.DataFrame) -> dict:
     """A fold's threshold and its own test figures (before pooling)."""
     y, predicted = units["label"].to_numpy().astype(int), objective.decide(units, calibration)
-    report = binary_report((y != 0).astype(int), units["score"].to_numpy(), 0.5)
     hits = predicted == y
     return {
         "fold": k, "threshold": calibration["threshold"], "n_val_units": calibration["n_val_units"],
-        "n_test_units": len(units), "auroc": report["auroc"],
+        "n_test_units": len(units),
+        "auroc": auroc((y != 0).astype(int), units["score"].to_numpy()),
         "sensitivity": float(hits[y != 0].mean()) if (y != 0).any() else float("nan"),
         "specificity": float(hits[y == 0].mean()) if (y == 0).any() else float("nan"),
     }

@@ -34,6 +34,14 @@ def _ratio(num: float, den: float) -> float:
     return float(num / den) if den else float("nan")
 
 
+def auroc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve of label 1 against 0; NaN with one class."""
+    y_true = np.asarray(y_true).astype(int)
+    if not _both_classes(y_true):
+        return float("nan")
+    return float(roc_auc_score(y_true, np.asarray(scores, dtype=float)))
+
+
 def binary_report(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
     """AUROC, pAUC, AUPRC and the thresholded sensitivity, specificity, F1, accuracy."""
     y_true, scores = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
@@ -42,7 +50,7 @@ def binary_report(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> d
     if not ranked:
         log.warning("only one class among %d samples: ranking metrics undefined", len(y_true))
     return {
-        "auroc": float(roc_auc_score(y_true, scores)) if ranked else float("nan"),
+        "auroc": auroc(y_true, scores),
         "pauc": float(roc_auc_score(y_true, scores, max_fpr=PAUC_MAX_FPR)) if ranked else float("nan"),
         "auprc": float(average_precision_score(y_true, scores)) if ranked else float("nan"),
         "sensitivity": _ratio(c["tp"], c["tp"] + c["fn"]),

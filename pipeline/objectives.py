@@ -51,9 +51,13 @@ class Objective:
     def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def abnormality(self, scores: np.ndarray) -> np.ndarray:
+        """The ``score`` column from the model's scores: higher is more abnormal."""
+        return scores
+
     def score_table(self, scores: np.ndarray, meta: pd.DataFrame) -> pd.DataFrame:
         """Per-sample scores next to their metadata."""
-        return meta.reset_index(drop=True).assign(**{SCORE: scores})
+        return meta.reset_index(drop=True).assign(**{SCORE: self.abnormality(scores)})
 
     def decide(self, units: pd.DataFrame, calibration: dict) -> np.ndarray:
         """Predicted class ids: 1 (abnormal) where the score passes the threshold."""
@@ -149,9 +153,12 @@ class Classification(Objective):
 
         return torch.softmax(model(x), dim=1)
 
+    def abnormality(self, scores):
+        return 1.0 - scores[:, 0]
+
     def score_table(self, scores, meta):
         probs = {f"{PROB}{k}": scores[:, k] for k in range(scores.shape[1])}
-        return meta.reset_index(drop=True).assign(**probs, **{SCORE: 1.0 - scores[:, 0]})
+        return meta.reset_index(drop=True).assign(**probs, **{SCORE: self.abnormality(scores)})
 
     def decide(self, units, calibration):
         if calibration.get("decision") == "argmax":

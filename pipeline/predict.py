@@ -126,8 +126,8 @@ def command(
     files: list[str] = typer.Argument(..., help="audio files to score (.wav or .flac)",
                                       show_default=False),
     study: str = typer.Option(
-        "hls_ae", "--study", help="trained study to use: one whose dataset featurizes new "
-                                  "recordings (hls_ae, icbhi_cnn, icbhi_crnn)"),
+        "hls_ae", "--study", help="trained study to use: one whose dataset's package featurizes "
+                                  "new recordings (any other is an error that lists them)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Score FILES with a trained study: score, threshold and decision per recording (or per

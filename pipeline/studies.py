@@ -172,6 +172,21 @@ def indexed_array(path: Path, positions: pd.Series, rerun: str) -> np.ndarray:
     return x
 
 
+def load_generated_series(study: Study, splits: list[str], params: dict) -> dict[str, Samples]:
+    """A generated dataset's series (``pipeline generate``: N, 1, length) by split; label 1 =
+    abnormal, ``anomaly_type`` names the fault."""
+    manifest = pd.read_parquet(paths.split_manifest(study.dataset))
+    x = indexed_array(paths.generated_series(study.dataset), manifest["series"],
+                      f"pipeline generate {study.dataset}")
+    out = {}
+    for split in splits:
+        rows = manifest[manifest["split"] == split].reset_index(drop=True)
+        meta = rows[["series", "label", "anomaly_type"]].assign(unit=rows["series"])
+        out[split] = Samples(x=np.asarray(x[rows["series"].to_numpy()]),
+                             y=rows["label"].to_numpy(np.int64), meta=meta)
+    return out
+
+
 def study_names(params: dict | None = None) -> list[str]:
     """Every study of the studies index with metrics of its own, group by group, in the
     file's order (a grid's cells, such as icbhi_semi's, are pooled by their own stage)."""

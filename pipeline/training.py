@@ -246,15 +246,12 @@ def kept_epoch(history: pd.DataFrame, cfg: TrainConfig) -> int:
 
 def validation_auroc(model: nn.Module, objective, val: tuple[np.ndarray, np.ndarray],
                      device: torch.device) -> float:
-    """AUROC of abnormal (label != 0) against normal validation samples by the abnormality
-    score (1 - P(normal) for a classifier); NaN with one class."""
-    from sklearn.metrics import roc_auc_score
+    """AUROC of abnormal (label != 0) against normal validation samples by the objective's
+    abnormality score; NaN with one class."""
+    from pipeline.metrics import auroc
 
-    scores = predict_scores(model, objective, val[0], device)
-    abnormal = (np.asarray(val[1]) != 0).astype(int)
-    if len(np.unique(abnormal)) < 2:
-        return float("nan")
-    return float(roc_auc_score(abnormal, 1.0 - scores[:, 0] if scores.ndim == 2 else scores))
+    scores = objective.abnormality(predict_scores(model, objective, val[0], device))
+    return auroc((np.asarray(val[1]) != 0).astype(int), scores)
 
 
 def save_checkpoint(path: Path, model_name: str, model_kwargs: dict, model: nn.Module,
