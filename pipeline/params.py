@@ -9,7 +9,7 @@ import typer
 import yaml
 
 from pipeline.errors import PipelineError
-from pipeline.params_schema import validate
+from pipeline.params_schema import Datasets, Studies, validate
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -51,8 +51,8 @@ def lookup(params: dict[str, Any], dotted: str, path: str | Path = PARAMS_FILE) 
 
 
 # the index's groups (params.yaml `datasets` and `studies`), in the order they are searched
-DATASET_GROUPS = ("downloaded", "generated")
-STUDY_GROUPS = ("cross_validated", "holdout", "unthresholded", "semi_supervised")
+DATASET_GROUPS = tuple(Datasets.model_fields)
+STUDY_GROUPS = tuple(Studies.model_fields)
 
 
 def dataset_entry(params: dict[str, Any], name: str) -> dict[str, str]:

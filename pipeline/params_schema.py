@@ -510,12 +510,13 @@ class ParamsFile(Section):
         datasets = self.datasets or Datasets()
         known = {**datasets.downloaded, **datasets.generated}
         problems, pointed = [], set()
-        for name, entry in known.items():
-            for role, key in entry.model_dump().items():
-                if role != "split_reads":
-                    pointed.add(key.split(".")[0])
-                    if _lookup(raw, key) is None:
-                        problems.append(f"datasets: {name}.{role} names {key}, which is not in the file")
+        for group, entries in dict(datasets).items():
+            for name, entry in entries.items():
+                for role, key in entry.model_dump().items():
+                    if role != "split_reads":
+                        pointed.add(key.split(".")[0])
+                        if _lookup(raw, key) is None:
+                            problems.append(f"datasets.{group}.{name}.{role}: {key} is not in the file")
         for group, entries in dict(self.studies or Studies()).items():
             for name, entry in entries.items():
                 if entry.dataset not in known:
@@ -569,9 +570,14 @@ def _walk(loc: tuple) -> tuple[str, list[str]]:
     """
     parts: list[str] = []
     models: list[type[BaseModel]] = [ParamsFile]
+    keyed = False  # the last field maps names to sections (the index): this part is a name
     for part in loc:
         if isinstance(part, int):
             parts[-1] = f"{parts[-1]}[{part}]"
+            continue
+        if keyed:
+            parts.append(part)
+            keyed = False
             continue
         tagged = [m for m in models if _tag(m) == part]
         if len(models) > 1 and tagged:
@@ -581,7 +587,9 @@ def _walk(loc: tuple) -> tuple[str, list[str]]:
             continue
         parts.append(part)
         fields = models[0].model_fields if len(models) == 1 else {}
-        models = _section_models(fields[part].annotation) if part in fields else []
+        annotation = fields[part].annotation if part in fields else None
+        models = _section_models(annotation) if annotation is not None else []
+        keyed = dict in (typing.get_origin(annotation), *map(typing.get_origin, typing.get_args(annotation)))
     valid = sorted(models[0].model_fields) if len(models) == 1 else []
     return ".".join(parts), valid
 

@@ -35,6 +35,20 @@ from pipeline.training import load_checkpoint, predict_scores
 
 log = logging.getLogger(__name__)
 
+
+def scoring_studies() -> list[str]:
+    """The studies of the index whose dataset's package featurizes a new recording."""
+    return [n for n in study_names() if get_study(n).featurize_file is not None]
+
+
+def _study_help() -> str:
+    """``--study``'s help, naming the studies that can score (read from params.yaml, so that
+    `pipeline predict --help` outside the project still answers)."""
+    try:
+        return f"trained study to use: {', '.join(scoring_studies())}"
+    except PipelineError:
+        return "trained study to use: one whose dataset featurizes new recordings"
+
 @dataclass
 class Predictor:
     study: Study
@@ -46,9 +60,8 @@ class Predictor:
     def load(cls, study_name: str) -> Predictor:
         study = get_study(study_name)
         if study.featurize_file is None:
-            scoring = [n for n in study_names() if get_study(n).featurize_file is not None]
             raise PipelineError(f"study {study_name!r} does not score new files; "
-                                f"use one of {', '.join(scoring)}")
+                                f"use one of {', '.join(scoring_studies())}")
         for needed in ("model.pt", "threshold.json"):
             if not (study.model_dir / needed).is_file():
                 raise PipelineError("not found: run `dvc repro` first", study.model_dir / needed)
@@ -126,8 +139,7 @@ def command(
     files: list[str] = typer.Argument(..., help="audio files to score (.wav or .flac)",
                                       show_default=False),
     study: str = typer.Option(
-        "hls_ae", "--study", help="trained study to use: one whose dataset's package featurizes "
-                                  "new recordings (any other is an error that lists them)"),
+        "hls_ae", "--study", help=_study_help()),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Score FILES with a trained study: score, threshold and decision per recording (or per

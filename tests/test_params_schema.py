@@ -112,6 +112,19 @@ BAD = [
     ("sines.train.train_images", 10, "sines.train.train_images: unknown key"),
     ("sines.generate.anomaly_types", ["nope"], "sines.generate.anomaly_types[0]: Input should be"),
     ("sines.generate.amplitude_range", [2.0, 1.0], "amplitude_range: low must not exceed high"),
+    # the index of datasets and studies: its names, and the sections it points at
+    ("studies.holdout.sines_ae.dataset", "sinez",
+     "studies.holdout.sines_ae.dataset: 'sinez' is not in the datasets index"),
+    ("studies.cross_validated.hls_ae.objective", "regression",
+     "studies.cross_validated.hls_ae.objective: Input should be 'reconstruction' or 'classification'"),
+    ("studies.cross_validated.hls_ae.modle", "model",
+     "studies.cross_validated.hls_ae.modle: unknown key "
+     "(did you mean studies.cross_validated.hls_ae.model?)"),
+    ("studies.holdout.sines_ae.evaluate", "sines.evaluation",
+     "studies.holdout.sines_ae.evaluate: sines.evaluation is not in the file"),
+    ("datasets.downloaded.icbhi.split", "icbhi.splt",
+     "datasets.downloaded.icbhi.split: icbhi.splt is not in the file"),
+    ("sines2", {"model": {"name": "conv1d_ae"}}, "sines2: unknown key (did you mean sines?)"),
 ]
 
 
@@ -123,6 +136,26 @@ def test_bad_values_and_misspelled_keys_are_one_clear_error(tmp_path, key, value
         load_params(path)
     assert caught.value.path == path
     assert message in caught.value.cause
+
+
+def test_a_section_the_index_adds_is_checked_as_the_role_it_plays(tmp_path):
+    params = copy.deepcopy(REAL)
+    params["studies"]["holdout"]["toy_ae"] = {**params["studies"]["holdout"]["sines_ae"],
+                                               "model": "toy.model", "train": "toy.train"}
+    params["toy"] = {"model": {"name": "conv1d_ae"}, "train": {"epochs": 2}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(PipelineError, match="toy.train.batch_size: Field required"):
+        load_params(path)
+
+
+def test_a_missing_index_entry_key_is_named(tmp_path):
+    params = copy.deepcopy(REAL)
+    del params["studies"]["holdout"]["sines_ae"]["calibrate"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(PipelineError, match="studies.holdout.sines_ae.calibrate: required key missing"):
+        load_params(path)
 
 
 def test_a_missing_required_key_is_named(tmp_path):
