@@ -13,10 +13,11 @@ an abnormal cycle counts only when its exact class is predicted), ``accuracy``,
 probable class (multiclass).
 ``metrics/<study>/``: ROC points and per-unit confusion rows with class names (DVC
 plots), detection rate per abnormal type, sklearn's classification report, and a
-breakdown per group (``by_group.json``, by the study's ``group_column``: per device for ICBHI, per kind of
-sound for HLS-CMDS). ``reports/<study>/``: PNG figures (ROC, score histogram, confusion).
-A study's ``evaluation`` hook adds its own metrics and figures (``with_evaluation``); a
-study without a threshold (``thresholded=False``, e.g. mnist_ae) gets the hook's alone.
+breakdown per group (``by_group.json``, by the study's ``group_column``: per device for
+ICBHI, per kind of sound for HLS-CMDS). ``reports/figures/<study>/``: PNG figures (ROC,
+score histogram, confusion). A study's ``evaluation`` hook adds its own metrics and
+figures (``with_evaluation``); a study without a threshold (the index's ``unthresholded``
+group, e.g. mnist_ae) gets the hook's alone.
 """
 
 from __future__ import annotations

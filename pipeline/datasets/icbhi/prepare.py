@@ -1,7 +1,7 @@
 """ICBHI features and split.
 
-Features: one log-mel image per respiratory cycle, ``data/features/icbhi.npz`` (``x``:
-float32 (N, 1, n_mels, frames)) with ``data/features/icbhi.parquet`` as its index (row
+Features: one log-mel image per respiratory cycle, ``data/features/icbhi/cycles.npz`` (``x``:
+float32 (N, 1, n_mels, frames)) with ``data/features/icbhi/cycles.parquet`` as its index (row
 ``i`` describes ``x[i]``: cycle_id, patient, device, labels, official split...). Cycles
 shorter than ``min_cycle_s`` are dropped, with a logged count.
 
