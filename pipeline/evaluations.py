@@ -27,7 +27,6 @@ from torch import nn
 
 from pipeline import plots
 from pipeline.compare import write_unit_scores
-from pipeline.datasets.mnist import N_CLASSES
 from pipeline.splitting import stratified_holdout
 from pipeline.io import read_json
 from pipeline.scalers import Scaler
@@ -125,7 +124,7 @@ def mnist_ae_report(model: nn.Module, train: Samples, test: Samples, cfg: dict,
             "mse": float(mse.mean()),
             "bce": float(bce.mean()),
             "mse_by_digit": {str(d): float(mse[digits == d].mean())
-                             for d in range(N_CLASSES) if np.any(digits == d)},
+                             for d in np.unique(digits)},
             "latent_knn_accuracy": accuracy,
             "latent_knn_k": k,
             "latent_knn_fit_codes": len(fit_rows),
@@ -162,7 +161,7 @@ def test_examples(study: Study, params: dict, column: str, order: Callable[[np.n
 
 def mnist_novelty(study: Study, params: dict, figure_dir: Path) -> dict:
     digits, x, reconstruction, errors = test_examples(
-        study, params, "digit", lambda _: list(range(N_CLASSES))
+        study, params, "digit", lambda digits: sorted(set(digits))
     )
     unseen = study.params(params, "train")["unseen_digit"]
     captions = [f"{d}{' unseen' if d == unseen else ''}\n{e:.3g}"

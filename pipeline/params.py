@@ -9,7 +9,7 @@ import typer
 import yaml
 
 from pipeline.errors import PipelineError
-from pipeline.params_schema import Datasets, Studies, validate
+from pipeline.params_schema import MISSING, Datasets, Studies, find, validate
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -42,11 +42,9 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
 
 def lookup(params: dict[str, Any], dotted: str, path: str | Path = PARAMS_FILE) -> Any:
     """``lookup(p, "icbhi.train")`` -> ``p["icbhi"]["train"]``, with a clear error if absent."""
-    node: Any = params
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise PipelineError(f"missing key {dotted!r}", path)
-        node = node[part]
+    node = find(params, dotted)
+    if node is MISSING:
+        raise PipelineError(f"missing key {dotted!r}", path)
     return node
 
 
@@ -55,26 +53,35 @@ DATASET_GROUPS = tuple(Datasets.model_fields)
 STUDY_GROUPS = tuple(Studies.model_fields)
 
 
+def index(params: dict[str, Any], section: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """``name -> (group, entry)`` for every entry of the index ``section`` (params.yaml
+    ``datasets`` or ``studies``), group by group in the schema's order, then the file's."""
+    groups = DATASET_GROUPS if section == "datasets" else STUDY_GROUPS
+    found = params.get(section) or {}
+    return {name: (group, entry) for group in groups for name, entry in (found.get(group) or {}).items()}
+
+
 def dataset_entry(params: dict[str, Any], name: str) -> dict[str, str]:
     """Dataset ``name``'s entry in the index (params.yaml ``datasets``): its sections' keys."""
-    index = params.get("datasets") or {}
-    for group in DATASET_GROUPS:
-        if name in (index.get(group) or {}):
-            return index[group][name]
-    known = sorted(n for g in DATASET_GROUPS for n in index.get(g) or {})
-    raise PipelineError(f"dataset {name!r} is not in the datasets index (known: "
-                        f"{', '.join(known) or 'none'})", PARAMS_FILE)
+    datasets = index(params, "datasets")
+    if name not in datasets:
+        raise PipelineError(f"dataset {name!r} is not in the datasets index (known: "
+                            f"{', '.join(sorted(datasets)) or 'none'})", PARAMS_FILE)
+    return datasets[name][1]
+
+
+def dataset_settings(params: dict[str, Any], name: str, role: str) -> Any:
+    """The section dataset ``name``'s entry names for ``role`` (features, split, generate)."""
+    return lookup(params, dataset_entry(params, name)[role])
 
 
 def study_entry(params: dict[str, Any], name: str) -> tuple[str, dict[str, str]]:
     """(group, entry) of study ``name`` in the index (params.yaml ``studies``)."""
-    index = params.get("studies") or {}
-    for group in STUDY_GROUPS:
-        if name in (index.get(group) or {}):
-            return group, index[group][name]
-    known = sorted(n for g in STUDY_GROUPS for n in index.get(g) or {})
-    raise PipelineError(f"unknown study {name!r}; the studies index holds "
-                        f"{', '.join(known) or 'none'}", PARAMS_FILE)
+    studies = index(params, "studies")
+    if name not in studies:
+        raise PipelineError(f"unknown study {name!r}; the studies index holds "
+                            f"{', '.join(sorted(studies)) or 'none'}", PARAMS_FILE)
+    return studies[name]
 
 
 def command(

@@ -440,41 +440,45 @@ class StudyEntry(Section):
     objective: Literal["reconstruction", "classification"]
     model: DottedKey
     train: DottedKey
+    evaluate: DottedKey
+
+
+class ThresholdedStudyEntry(StudyEntry):
     calibrate: DottedKey
-    evaluate: DottedKey
 
 
-class UnthresholdedStudyEntry(Section):
-    dataset: str
-    objective: Literal["reconstruction", "classification"]
-    model: DottedKey
-    train: DottedKey
-    evaluate: DottedKey
-
-
-class GridStudyEntry(StudyEntry):
+class GridStudyEntry(ThresholdedStudyEntry):
     settings: DottedKey  # per method: its unlabelled term's settings
 
 
 class Studies(Section):
-    cross_validated: dict[str, StudyEntry] = {}
-    holdout: dict[str, StudyEntry] = {}
-    unthresholded: dict[str, UnthresholdedStudyEntry] = {}
+    cross_validated: dict[str, ThresholdedStudyEntry] = {}
+    holdout: dict[str, ThresholdedStudyEntry] = {}
+    unthresholded: dict[str, StudyEntry] = {}
     semi_supervised: dict[str, GridStudyEntry] = {}
 
 
-def _lookup(raw: dict, dotted: str) -> Any:
-    node: Any = raw
+MISSING = object()  # what ``find`` returns for a key the tree does not hold
+
+
+def find(tree: dict, dotted: str) -> Any:
+    """``find(p, "icbhi.train")`` -> ``p["icbhi"]["train"]``, or ``MISSING``."""
+    node: Any = tree
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
-            return None
+            return MISSING
         node = node[part]
     return node
 
 
+def _absent(section: Any) -> bool:
+    """A key the index names that holds no section: missing, or left empty (null)."""
+    return section is MISSING or section is None
+
+
 # what each section a study names holds (the data settings are its dataset package's to check)
 _STUDY_SECTIONS: dict[str, Any] = {
-    "model": Annotated[MLPAE | SimpleCNN | CNNGRU | MnistConvAE | Conv1dAE, Field(discriminator="name")],
+    "model": Annotated[typing.Union[MODEL_SCHEMAS], Field(discriminator="name")],  # noqa: UP007 (over a tuple)
     "train": Train,
     "calibrate": ThresholdCalibrate | ClassifierCalibrate,
     "evaluate": Evaluate,
@@ -515,7 +519,7 @@ class ParamsFile(Section):
                 for role, key in entry.model_dump().items():
                     if role != "split_reads":
                         pointed.add(key.split(".")[0])
-                        if _lookup(raw, key) is None:
+                        if _absent(find(raw, key)):
                             problems.append(f"datasets.{group}.{name}.{role}: {key} is not in the file")
         for group, entries in dict(self.studies or Studies()).items():
             for name, entry in entries.items():
@@ -526,8 +530,8 @@ class ParamsFile(Section):
                     if role not in _STUDY_SECTIONS:
                         continue
                     pointed.add(key.split(".")[0])
-                    section = _lookup(raw, key)
-                    if section is None:
+                    section = find(raw, key)
+                    if _absent(section):
                         problems.append(f"studies.{group}.{name}.{role}: {key} is not in the file")
                     elif key.split(".")[0] in (self.model_extra or {}):
                         try:

@@ -28,6 +28,7 @@ import typer
 
 from pipeline.errors import PipelineError
 from pipeline.io import jsonable, read_json
+from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.scoring import aggregate_units
 from pipeline.studies import Study, get_study, study_names
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 
 def scoring_studies() -> list[str]:
     """The studies of the index whose dataset's package featurizes a new recording."""
-    return [n for n in study_names() if get_study(n).featurize_file is not None]
+    params = load_params()
+    return [n for n in study_names(params) if get_study(n, params=params).featurize_file is not None]
 
 
 def _study_help() -> str:

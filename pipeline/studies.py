@@ -26,7 +26,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.datasets import study_module
 from pipeline.errors import PipelineError
-from pipeline.params import PARAMS_FILE, STUDY_GROUPS, load_params, lookup, study_entry
+from pipeline.params import PARAMS_FILE, index, load_params, lookup, study_entry
 from pipeline.splitting import fold_names
 
 
@@ -190,9 +190,8 @@ def load_generated_series(study: Study, splits: list[str], params: dict) -> dict
 def study_names(params: dict | None = None) -> list[str]:
     """Every study of the studies index with metrics of its own, group by group, in the
     file's order (a grid's cells, such as icbhi_semi's, are pooled by their own stage)."""
-    index = (load_params() if params is None else params).get("studies") or {}
-    return [name for group in STUDY_GROUPS if group != "semi_supervised"
-            for name in index.get(group) or {}]
+    studies = index(load_params() if params is None else params, "studies")
+    return [name for name, (group, _) in studies.items() if group != "semi_supervised"]
 
 
 def get_study(name: str, fold: int | None = None, params: dict | None = None) -> Study:

@@ -19,7 +19,7 @@ import logging
 from pipeline import datasets, paths
 from pipeline.import_graph import DATASET_COMMANDS, command_code
 from pipeline.io import atomic_dir
-from pipeline.params import STUDY_GROUPS, load_params
+from pipeline.params import STUDY_GROUPS, index, load_params
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,7 @@ POOLING_COMMANDS = {"semi-summary": ("semi_supervised",), "report": STUDY_GROUPS
 def fingerprints(commands: dict[str, tuple[str, str]], params: dict) -> dict[str, dict[str, str]]:
     """``{path under data/code: {file: sha256}}`` for every command a stage runs;
     ``commands`` is the CLI's table (name -> (module, help)), ``params`` the loaded params."""
-    index = params.get("studies") or {}
-    studies = {group: index.get(group) or {} for group in STUDY_GROUPS}
+    studies = index(params, "studies")
 
     def write(command: str, argument: str | None, on: list[str]) -> None:
         path = paths.code_fingerprint(command, argument).relative_to(paths.CODE)
@@ -40,11 +39,10 @@ def fingerprints(commands: dict[str, tuple[str, str]], params: dict) -> dict[str
 
     out: dict[str, dict[str, str]] = {}
     for command in STUDY_COMMANDS:
-        for group in STUDY_GROUPS:
-            for name, entry in studies[group].items():
-                write(command, name, [entry["dataset"]])
+        for name, (_, entry) in studies.items():
+            write(command, name, [entry["dataset"]])
     for command, groups in POOLING_COMMANDS.items():
-        write(command, None, sorted({e["dataset"] for g in groups for e in studies[g].values()}))
+        write(command, None, sorted({e["dataset"] for g, e in studies.values() if g in groups}))
     for name in datasets.names():
         for command in DATASET_COMMANDS:
             if datasets.offers(name, command):

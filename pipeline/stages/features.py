@@ -16,14 +16,14 @@ import typer
 from pipeline import paths
 from pipeline.datasets import part
 from pipeline.io import write_json
-from pipeline.params import dataset_entry, load_params, lookup
+from pipeline.params import dataset_settings, load_params
 
 
 def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds")) -> None:
     """Extract DATASET's features into data/features/DATASET/."""
     extract = part(dataset, "features")
     params = load_params()
-    settings = lookup(params, dataset_entry(params, dataset)["features"])
+    settings = dataset_settings(params, dataset, "features")
     records = pd.read_parquet(paths.records(dataset))
     extract(dataset, records, paths.RAW / dataset, settings)
     write_json(paths.feature_settings(dataset), settings)

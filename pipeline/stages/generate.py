@@ -20,7 +20,7 @@ import typer
 from pipeline import paths
 from pipeline.datasets import part
 from pipeline.io import write_json, write_npz, write_parquet
-from pipeline.params import dataset_entry, load_params, lookup
+from pipeline.params import dataset_settings, load_params
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def command(dataset: str = typer.Argument(..., help="synthetic dataset name: sin
     """Generate DATASET's series, labels and split (no download)."""
     generate = part(dataset, "generate")
     params = load_params()
-    settings = lookup(params, dataset_entry(params, dataset)["generate"])
+    settings = dataset_settings(params, dataset, "generate")
     x, table, report = generate(settings)
     write_npz(paths.generated_series(dataset), x=x)
     write_json(paths.feature_settings(dataset), settings)

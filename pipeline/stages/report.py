@@ -25,7 +25,7 @@ from pipeline.datasets import dataset_package
 from pipeline.errors import PipelineError
 from pipeline.html_page import collapsed, escape, figure_html, fmt, grid, kv_table, page, write_text
 from pipeline.io import read_json
-from pipeline.params import dataset_entry, load_params, lookup
+from pipeline.params import dataset_entry, dataset_settings, load_params, lookup
 from pipeline.datasets.icbhi.study import SEMI_STUDY
 from pipeline.studies import Study, get_study, study_names
 from pipeline.study_notes import notes
@@ -55,8 +55,8 @@ def _sections(study: Study, params: dict) -> dict:
 
 def _dataset_sections(study: Study, params: dict) -> dict:
     """The settings of the study's dataset (generate, or features and split)."""
-    entry = dataset_entry(params, study.dataset)
-    return {role: lookup(params, key) for role, key in entry.items() if role != "split_reads"}
+    roles = [r for r in dataset_entry(params, study.dataset) if r != "split_reads"]
+    return {role: dataset_settings(params, study.dataset, role) for role in roles}
 
 
 def _figures(study: Study) -> list[Path]:

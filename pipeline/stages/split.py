@@ -18,7 +18,7 @@ import typer
 from pipeline import paths
 from pipeline.datasets import part
 from pipeline.io import read_json, write_json, write_parquet
-from pipeline.params import dataset_entry, load_params, lookup
+from pipeline.params import dataset_settings, load_params
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def command(dataset: str = typer.Argument(..., help="dataset name, e.g. hls-cmds
     """Split DATASET's records into train/val/test; write the manifest and the audit."""
     split = part(dataset, "split")
     params = load_params()
-    manifest, report = split(dataset, lookup(params, dataset_entry(params, dataset)["split"]))
+    manifest, report = split(dataset, dataset_settings(params, dataset, "split"))
     found = read_json(paths.download_report(dataset))
     report["download"] = {k: v for k, v in found.items() if not isinstance(v, (dict, list))}
     write_parquet(paths.split_manifest(dataset), manifest)
