@@ -6,10 +6,12 @@ Re-runs ``dvc repro`` (optional), then compares the working tree with a git revi
 - every metrics file under ``metrics/`` (JSON and CSV), value by value: a number outside
   ``rtol``/``atol`` of the committed one, a changed string, or a key present on one side
   only is a difference;
-- ``dvc.lock``: every output's and dependency's hash, every param value and command. On
-  the machine kind the project is locked for, outputs are byte-identical (and ``git status``
-  stays clean); elsewhere ``--bytes warn`` reports a changed hash without failing, and the
-  metrics tolerance is what decides.
+- ``dvc.lock``: every output's and dependency's hash, every param value and command.
+  Where the CPU kernels match those recorded beside the commit
+  (``reports/cpu_fingerprint.json``, ``pipeline/cpu.py``), outputs are byte-identical (and
+  ``git status`` stays clean), and a changed hash fails; where they do not, a changed hash
+  is reported without failing, and the metrics tolerance decides (``--bytes auto``, the
+  default; ``fail`` or ``warn`` force either).
 
 Each difference is printed as ``file  key  committed -> new``; the exit status is 1 when
 any falls outside the tolerance.
@@ -35,6 +37,7 @@ from pipeline.errors import PipelineError
 
 METRICS_DIR = paths.METRICS.as_posix()  # a git pathspec
 LOCK_FILE = "dvc.lock"
+FINGERPRINT_FILE = "reports/cpu_fingerprint.json"  # the kernels the committed numbers came from
 
 
 @dataclass(frozen=True)
@@ -171,17 +174,58 @@ def check(root: Path, rev: str, rtol: float, atol: float, bytes_fail: bool) -> l
     return differences
 
 
+def kernel_mismatches(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``key: recorded -> current`` for each kernel setting that differs between two
+    fingerprints (``pipeline.cpu.fingerprint``); the CPU model itself is not compared."""
+    old, new = recorded.get("kernels", {}), current.get("kernels", {})
+    return [f"{key}: {old.get(key, '(absent)')} -> {new.get(key, '(absent)')}"
+            for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)]
+
+
+def bytes_mode(requested: str, root: Path, rev: str) -> str:
+    """fail or warn: ``auto`` fails on a changed hash only where this process runs the
+    kernels the commit's fingerprint names (and says which differ where they do not)."""
+    if requested != "auto":
+        return requested
+    from pipeline.cpu import fingerprint
+
+    try:
+        recorded = json.loads(git("show", f"{rev}:{FINGERPRINT_FILE}", root=root))
+    except PipelineError:
+        typer.echo(f"check-repro: {rev} has no {FINGERPRINT_FILE}: hashes are compared "
+                   "without failing", err=True)
+        return "warn"
+    mismatches = kernel_mismatches(recorded, fingerprint())
+    if not mismatches:
+        typer.echo("check-repro: the CPU kernels match the commit's: byte-exact", err=True)
+        return "fail"
+    typer.echo("check-repro: the CPU kernels differ from the commit's "
+               f"({'; '.join(mismatches)}): hashes are compared without failing", err=True)
+    return "warn"
+
+
 def command(
     rev: str = typer.Option("HEAD", help="git revision whose committed numbers are the reference"),
     run: bool = typer.Option(True, "--run/--no-run", help="run dvc repro first (--no-run: compare as is)"),
     rtol: float = typer.Option(1e-6, help="relative tolerance for a metric value"),
     atol: float = typer.Option(1e-9, help="absolute tolerance for a metric value"),
-    bytes_: str = typer.Option("fail", "--bytes", help="a changed output hash in dvc.lock: fail or warn"),
+    bytes_: str = typer.Option("auto", "--bytes", help="a changed output hash in dvc.lock: fail, warn, "
+                               f"or auto (fail where the CPU kernels match {FINGERPRINT_FILE})"),
+    record: bool = typer.Option(False, "--record", help=f"write this machine's {FINGERPRINT_FILE} "
+                                "(after a rebuild you commit) and compare nothing"),
 ) -> None:
     """Re-run the pipeline and compare its metrics and dvc.lock with a commit's."""
-    if bytes_ not in ("fail", "warn"):
-        raise PipelineError(f"--bytes must be fail or warn, not {bytes_!r}")
+    if bytes_ not in ("fail", "warn", "auto"):
+        raise PipelineError(f"--bytes must be fail, warn or auto, not {bytes_!r}")
     root = Path.cwd()
+    if record:
+        from pipeline.cpu import fingerprint
+        from pipeline.io import write_json
+
+        write_json(root / FINGERPRINT_FILE, fingerprint())
+        typer.echo(f"check-repro: wrote {FINGERPRINT_FILE}")
+        return
+    bytes_ = bytes_mode(bytes_, root, rev)
     if run:
         typer.echo("check-repro: dvc repro", err=True)
         if subprocess.run(["dvc", "repro"], cwd=root).returncode != 0:

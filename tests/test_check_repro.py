@@ -74,7 +74,44 @@ def test_files_git_ignores_are_not_compared(repo):
 
 def test_changed_output_hash_fails_or_warns(repo):
     (repo / "dvc.lock").write_text(LOCK.format(md5="b" * 32))
-    assert CliRunner().invoke(app, ["check-repro", "--no-run"]).exit_code == 1
+    assert CliRunner().invoke(app, ["check-repro", "--no-run", "--bytes", "fail"]).exit_code == 1
     result = CliRunner().invoke(app, ["check-repro", "--no-run", "--bytes", "warn"])
     assert result.exit_code == 0
     assert "warn  dvc.lock  train@toy: out models/toy/model.pt" in result.output
+
+
+def _commit_fingerprint(repo, kernels: dict) -> None:
+    from pipeline.check_repro import FINGERPRINT_FILE
+
+    (repo / FINGERPRINT_FILE).parent.mkdir(exist_ok=True)
+    (repo / FINGERPRINT_FILE).write_text(json.dumps({"kernels": kernels, "cpu": {"model": "elsewhere"}}))
+    for args in (["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "cpu"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+
+
+def test_bytes_auto_is_exact_where_the_kernels_match_the_commits(repo):
+    from pipeline.cpu import fingerprint
+
+    _commit_fingerprint(repo, fingerprint()["kernels"])  # another CPU model, the same kernels
+    (repo / "dvc.lock").write_text(LOCK.format(md5="b" * 32))
+    result = CliRunner().invoke(app, ["check-repro", "--no-run"])
+    assert result.exit_code == 1
+    assert "the CPU kernels match the commit's: byte-exact" in result.output
+
+
+def test_bytes_auto_warns_where_the_kernels_differ_and_names_them(repo):
+    from pipeline.cpu import fingerprint
+
+    _commit_fingerprint(repo, {**fingerprint()["kernels"], "torch_capability": "AVX512"})
+    (repo / "dvc.lock").write_text(LOCK.format(md5="b" * 32))
+    result = CliRunner().invoke(app, ["check-repro", "--no-run"])
+    assert result.exit_code == 0
+    assert "torch_capability: AVX512 -> AVX2" in result.output
+    assert "warn  dvc.lock  train@toy" in result.output
+
+
+def test_record_writes_this_machines_fingerprint(repo):
+    from pipeline.check_repro import FINGERPRINT_FILE
+
+    assert CliRunner().invoke(app, ["check-repro", "--record"]).exit_code == 0
+    assert json.loads((repo / FINGERPRINT_FILE).read_text())["kernels"]["torch_capability"] == "AVX2"
