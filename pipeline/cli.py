@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import typer
 from typer.core import TyperGroup
@@ -27,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "split": ("pipeline.stages.split",
               "Split DATASET's records into train/val/test; write the manifest and the audit."),
     "train": ("pipeline.stages.train",
-              "Train STUDY's model; write checkpoint, training curves and validation scores."),
+              "Train STUDY's models (every fold, then the final one); write checkpoints, curves, scores."),
     "calibrate": ("pipeline.stages.calibrate",
                   "Calibrate STUDY's decision threshold on its validation scores."),
     "evaluate": ("pipeline.stages.evaluate",
@@ -47,16 +49,44 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _reporting_errors(func: Callable) -> Callable:
-    """``func`` reporting PipelineError as one red line and exit status 1."""
+# commands that write a stage's outputs: one run of each (command, dataset or study) at a time
+WRITERS = {"code", "download", "generate", "features", "split", "train", "calibrate", "evaluate",
+           "semi-summary", "report"}
+
+
+def permission_message(exc: PermissionError) -> str:
+    """A refused read or write as the user can act on it: the folder (not a temporary file
+    of ours inside it) and the permission it lacks."""
+    from pipeline.io import TEMP_PREFIX
+
+    target = Path(exc.filename) if exc.filename else Path.cwd()
+    folder = target if target.is_dir() else target.parent
+    lacking = [word for word, mode in (("write", os.W_OK), ("read", os.R_OK), ("search", os.X_OK))
+               if not os.access(folder, mode)]
+    what = f"no {' or '.join(lacking)} permission on this folder" if lacking else exc.strerror
+    shown = "" if target == folder or target.name.startswith(TEMP_PREFIX) else f" ({target.name})"
+    return f"{folder}: permission denied{shown}: {what}"
+
+
+def _reporting_errors(name: str, func: Callable) -> Callable:
+    """``func`` reporting PipelineError and refused permissions as one red line and exit
+    status 1; a stage command holding its single-writer lock while it runs."""
     from pipeline.errors import PipelineError
+    from pipeline.io import single_writer
 
     @functools.wraps(func)  # typer reads the signature and annotations through __wrapped__
     def run(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            if name not in WRITERS:
+                return func(*args, **kwargs)
+            target = kwargs.get("study") or kwargs.get("dataset") or ""
+            with single_writer(f"{name} {target}".strip()):
+                return func(*args, **kwargs)
         except PipelineError as exc:
             typer.secho(f"error: {exc}", err=True, fg="red")
+            sys.exit(1)
+        except PermissionError as exc:
+            typer.secho(f"error: {permission_message(exc)}", err=True, fg="red")
             sys.exit(1)
 
     return run
@@ -71,7 +101,7 @@ class LazyGroup(TyperGroup):
     def get_command(self, ctx, cmd_name: str):
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             module = importlib.import_module(COMMANDS[cmd_name][0])
-            info = CommandInfo(name=cmd_name, callback=_reporting_errors(module.command))
+            info = CommandInfo(name=cmd_name, callback=_reporting_errors(cmd_name, module.command))
             self.commands[cmd_name] = get_command_from_info(
                 info, pretty_exceptions_short=True, rich_markup_mode=None
             )

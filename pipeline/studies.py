@@ -141,6 +141,19 @@ def partition_column(path: Path, partition: str, columns: list[str]) -> pd.DataF
     return table.rename(columns={partition: "split"})
 
 
+def fold_numbers(dataset: str) -> list[int]:
+    """The folds of ``dataset``'s split manifest (its fold columns)."""
+    import pyarrow.parquet as pq
+
+    manifest = paths.split_manifest(dataset)
+    if not manifest.is_file():
+        raise PipelineError(f"no split manifest (run `pipeline split {dataset}`, or `dvc repro`)", manifest)
+    folds = [int(c[4:]) for c in fold_names(pq.read_schema(manifest).names)]
+    if not folds:
+        raise PipelineError("the split manifest has no folds (re-run `pipeline split`)", manifest)
+    return folds
+
+
 def npz_member(path: Path, name: str) -> np.ndarray:
     """Array ``name`` of an .npz, memory-mapped read-only when stored uncompressed (as
     ``write_npz`` stores it): a loader then reads only the rows it takes, with no full copy."""

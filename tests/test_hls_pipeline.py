@@ -49,9 +49,7 @@ def run_stages(project: Path, copy: Path, stages: tuple[str, ...] = ("report",))
         mp.chdir(project)
         for stage in ("download", "features", "split"):
             _invoke(stage, "hls-cmds")
-        for fold in PARAMS["split"]["folds"]:
-            _invoke("train", "hls_ae", "--fold", str(fold))
-        for stage in ("train", "calibrate", "evaluate"):
+        for stage in ("train", "calibrate", "evaluate"):  # train: every fold, then the final model
             _invoke(stage, "hls_ae")
         for stage in stages:
             _invoke(stage)

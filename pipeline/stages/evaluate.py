@@ -31,19 +31,19 @@ import pandas as pd
 import typer
 from sklearn.metrics import classification_report
 
+from pipeline.calibration import read_calibration
 from pipeline import evaluations, paths, plots
 from pipeline.classification_metrics import per_group_metrics
 from pipeline.compare import write_unit_scores
 from pipeline.cross_validation import fold_summary, pool, spread
 from pipeline.errors import PipelineError
-from pipeline.io import read_json, write_csv, write_json, write_parquet
+from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.metrics import pr_table, roc_table
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.objectives import Objective
 from pipeline.scoring import aggregate_units
-from pipeline.splitting import fold_names
-from pipeline.studies import Samples, Study, get_study
+from pipeline.studies import Samples, Study, fold_numbers, get_study
 from pipeline.training import TrainConfig, load_checkpoint, predict_scores, resolve_device
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def score_test(study: Study, params: dict, objective: Objective
                ) -> tuple[pd.DataFrame, tuple[str, ...], dict]:
     """Per-sample test scores by ``objective`` next to their metadata, the class names and
     the data counts."""
-    model, checkpoint = load_checkpoint(study.model_dir / "model.pt")
+    model, checkpoint = load_checkpoint(study.model_dir / "model.pt", study.name)
     data = study.samples(["train", "val", "test"], params)
     test = data["test"]
     trained_on = tuple(checkpoint.get("classes", test.classes))
@@ -143,7 +143,7 @@ class TestScores:
 
 def single_model(spec: Study, params: dict) -> TestScores:
     """The study's model scores its test split; its calibrated threshold decides (one fold)."""
-    calibration = read_json(spec.model_dir / "threshold.json")
+    calibration = read_calibration(spec.model_dir / "threshold.json")
     objective = spec.make_objective()
     samples, classes, counts = score_test(spec, params, objective)
     units = aggregate_units(samples, calibration["aggregate"])
@@ -151,31 +151,20 @@ def single_model(spec: Study, params: dict) -> TestScores:
                       folds=[fold_summary(1, objective, calibration, units)])
 
 
-def fold_numbers(spec: Study) -> list[int]:
-    """The folds of the study's split manifest (its fold columns)."""
-    import pyarrow.parquet as pq
-
-    manifest = paths.split_manifest(spec.dataset)
-    folds = [int(c[4:]) for c in fold_names(pq.read_schema(manifest).names)]
-    if not folds:
-        raise PipelineError("the split manifest has no folds (re-run `pipeline split`)", manifest)
-    return folds
-
-
 def out_of_fold(spec: Study, params: dict) -> TestScores:
     """Every fold's test scores, each fold calibrated on its own validation scores, pooled
     as margins to the fold's threshold (``pipeline/cross_validation.py``)."""
     scores: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
     classes: set[tuple[str, ...]] = set()
-    for k in fold_numbers(spec):
+    for k in fold_numbers(spec.dataset):
         fold = spec.fold(k)
         found = [paths.SCORES / fold.name / f"{split}.parquet" for split in ("val", "test")]
         for path in [*found, fold.model_dir / "model.pt"]:
             if not path.is_file():
                 raise PipelineError(f"fold {k} has not been trained (run `pipeline train "
-                                    f"{spec.name} --fold {k}`, or `dvc repro`)", path)
+                                    f"{spec.name}`, or `dvc repro`)", path)
         scores[k] = (pd.read_parquet(found[0]), pd.read_parquet(found[1]))
-        classes.add(tuple(load_checkpoint(fold.model_dir / "model.pt")[1]["classes"]))
+        classes.add(tuple(load_checkpoint(fold.model_dir / "model.pt", fold.name)[1]["classes"]))
     if len(classes) != 1:
         raise PipelineError(f"the folds were trained for different classes {sorted(classes)} "
                             "(re-run `dvc repro`)", spec.fold_dir(paths.MODELS))

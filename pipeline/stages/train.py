@@ -1,17 +1,20 @@
-"""Stage 4: train a study's model (GPU when present), keep the best checkpoint.
+"""Stage 4: train a study's models (GPU when present), keep the best checkpoints.
 
 Writes ``models/<study>/model.pt`` (model name, arguments, weights, fitted scaler),
 ``metrics/<study>/history.csv`` (training curves, a DVC plot) and the validation
-scores ``data/scores/<study>/val.parquet`` that calibration reads. ``--fold K`` trains
-fold K of a cross-validated study instead (``<study>/folds/<K>`` in every path) and
-also scores the fold's test units, ``test.parquet``, which evaluate pools. With
-``train.cross_fit`` (hls_ae), inner models cross-fit the whole training side and their
-scores join the validation scores: the threshold then rests on every training-side group.
+scores ``data/scores/<study>/val.parquet`` that calibration reads. A cross-validated
+study trains every fold of its split manifest first, in the same run (the data and the
+libraries load once): fold K's files are under ``<study>/folds/<K>`` in every path, and
+its test units' scores, ``test.parquet``, are what evaluate pools; ``--fold K`` trains
+that fold alone. With ``train.cross_fit`` (hls_ae), inner models cross-fit the whole
+training side and their scores join the validation scores: the threshold then rests on
+every training-side group.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -26,7 +29,7 @@ from pipeline.io import read_json, write_csv, write_parquet
 from pipeline.models import build
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
-from pipeline.studies import Samples, Study, get_study
+from pipeline.studies import Samples, Study, fold_numbers, get_study
 from pipeline.training import (
     TrainConfig,
     fit,
@@ -156,16 +159,36 @@ def train(study: Study, params: dict
     }
 
 
-def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae"),
-            fold: int | None = typer.Option(None, help="train this fold of a cross-validated study")
-            ) -> None:
-    """Train STUDY's model; write checkpoint, training curves and validation scores."""
-    params = load_params()
-    spec = get_study(study, fold, params)
-    model, history, scores, info = train(spec, params)
-    save_checkpoint(spec.model_dir / "model.pt", info.pop("model_name"), info.pop("model_kwargs"),
+def train_and_write(study: Study, params: dict) -> None:
+    """Train ``study``'s model and write its checkpoint, curves and scores."""
+    model, history, scores, info = train(study, params)
+    save_checkpoint(study.model_dir / "model.pt", info.pop("model_name"), info.pop("model_kwargs"),
                     model, **info)
-    write_csv(paths.METRICS / spec.name / "history.csv", history)
-    plots.training_curves(history, paths.figures(spec.name) / "training_curves.png", spec.name)
+    write_csv(paths.METRICS / study.name / "history.csv", history)
+    plots.training_curves(history, paths.figures(study.name) / "training_curves.png", study.name)
     for split, frame in scores.items():
-        write_parquet(paths.SCORES / spec.name / f"{split}.parquet", frame)
+        write_parquet(paths.SCORES / study.name / f"{split}.parquet", frame)
+
+
+def members(study: Study, fold: int | None) -> list[Study]:
+    """What one run trains: fold ``fold`` alone; or, for a cross-validated study, every fold
+    of its split manifest and then the final model; or the study's one model."""
+    if fold is not None:
+        return [study.fold(fold)]
+    if not study.cross_validated:
+        return [study]
+    return [*(study.fold(k) for k in fold_numbers(study.dataset)), study]
+
+
+def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae"),
+            fold: int | None = typer.Option(None, help="train this fold of a cross-validated study alone")
+            ) -> None:
+    """Train STUDY's models (every fold, then the final one); write checkpoints, curves, scores."""
+    params = load_params()
+    trained = members(get_study(study, params=params), fold)
+    for i, member in enumerate(trained, 1):
+        started = time.monotonic()
+        if len(trained) > 1:
+            log.info("%s: model %d/%d", member.name, i, len(trained))
+        train_and_write(member, params)
+        log.info("%s: trained in %.0f s", member.name, time.monotonic() - started)
