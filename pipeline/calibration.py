@@ -18,13 +18,16 @@ and ``threshold.json`` names that ``source``.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipeline.errors import PipelineError
-from pipeline.scoring import aggregate_units
+from pipeline.scoring import AGGREGATES, aggregate_units
 
 log = logging.getLogger(__name__)
 
@@ -118,3 +121,33 @@ def calibrate(val_scores: pd.DataFrame, cfg: dict) -> dict:
         result["threshold_window"] = threshold(val_scores, method, cfg)
         result["n_val_windows"] = len(val_scores)
     return result
+
+
+def read_calibration(path: Path) -> dict:
+    """``threshold.json`` as ``calibrate`` wrote it. Anything else (not JSON, not an
+    object, a key missing, a threshold that is not a finite number) is a PipelineError
+    naming the file, before any audio or test set is read."""
+    path = Path(path)
+    again = "re-run `pipeline calibrate` for its study, or `dvc repro`"
+    if not path.is_file():
+        raise PipelineError(f"no calibration here ({again})", path)
+    try:
+        found = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"not valid JSON ({exc}); {again}", path) from None
+    if not isinstance(found, dict):
+        raise PipelineError(f"not a calibration (a JSON object expected, found {type(found).__name__}); "
+                            f"{again}", path)
+    missing = [key for key in ("decision", "aggregate", "threshold") if key not in found]
+    if missing:
+        raise PipelineError(f"not a calibration: {', '.join(missing)} missing; {again}", path)
+    if found["decision"] not in ("threshold", "argmax"):
+        raise PipelineError(f"decision must be threshold or argmax, got {found['decision']!r}; {again}", path)
+    if found["aggregate"] not in AGGREGATES:
+        raise PipelineError(f"aggregate must be one of {AGGREGATES}, got {found['aggregate']!r}; {again}",
+                            path)
+    value = found["threshold"]
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if found["decision"] == "threshold" and not number:
+        raise PipelineError(f"threshold must be a finite number, got {value!r}; {again}", path)
+    return found

@@ -25,10 +25,10 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
+from pipeline.calibration import read_calibration
 from pipeline import plots
 from pipeline.compare import write_unit_scores
 from pipeline.splitting import stratified_holdout
-from pipeline.io import read_json
 from pipeline.scalers import Scaler
 from pipeline.training import load_checkpoint, resolve_device
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 
 def _trained(study: Study, params: dict) -> tuple[nn.Module, Scaler, torch.device]:
-    model, checkpoint = load_checkpoint(study.model_dir / "model.pt")
+    model, checkpoint = load_checkpoint(study.model_dir / "model.pt", study.name)
     device = resolve_device(study.params(params, "train").get("device", "auto"))
     return model.to(device).eval(), Scaler.from_state(checkpoint["scaler"]), device
 
@@ -177,7 +177,7 @@ def series(study: Study, params: dict, figure_dir: Path) -> dict:
     kinds, x, reconstruction, errors = test_examples(
         study, params, "anomaly_type", lambda kinds: ["none", *sorted(set(kinds) - {"none"})]
     )
-    threshold = read_json(study.model_dir / "threshold.json")["threshold"]
+    threshold = read_calibration(study.model_dir / "threshold.json")["threshold"]
     names = ["normal" if k == "none" else k for k in kinds]
     plots.series_examples(x[:, 0], reconstruction[:, 0], names, errors, threshold,
                           figure_dir / "examples.png", f"{study.name}: test examples")

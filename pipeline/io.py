@@ -120,6 +120,35 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+LOCKS = Path(".pipeline-locks")  # in the project root; git ignores it
+
+
+@contextlib.contextmanager
+def single_writer(name: str) -> Iterator[None]:
+    """Hold the project's lock for the run ``name`` (a stage command and its dataset or
+    study): a second run of it while this one holds it is a PipelineError naming the
+    holder's pid, at once, never a race over the same outputs. The operating system drops
+    the lock when its holder ends, however it ends."""
+    import fcntl
+
+    from pipeline.errors import PipelineError
+
+    LOCKS.mkdir(exist_ok=True)
+    with open(LOCKS / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".lock"), "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise PipelineError(f"another `pipeline {name}` (pid {holder}) is running in this project: "
+                                "wait for it to finish, or stop it") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+
+
 def jsonable(obj: Any, digits: int | None = None) -> Any:
     """``obj`` as JSON can hold it: numpy values as Python ones, non-finite floats as null."""
     if isinstance(obj, dict):

@@ -14,6 +14,29 @@ from pipeline.params_schema import MISSING, Datasets, Studies, find, validate
 PARAMS_FILE = Path("params.yaml")
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML as DVC reads params: a key twice in one mapping is an error (not the last one
+    winning), and aliases (``*name``) are refused, so a small file cannot expand into an
+    unbounded one (an alias bomb)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, f"aliases are not allowed in params (*{event.anchor})", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     """The params as plain dicts, after one validation of the whole file.
 
@@ -26,18 +49,20 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     if not path.is_file():
         raise PipelineError("params file not found (run from the project root)", path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=StrictLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
         raise PipelineError(f"not valid YAML{line}: {getattr(exc, 'problem', exc)}", path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PipelineError(f"not readable ({exc})", path) from None
+    if raw is None:
+        raise PipelineError("empty: no sections (a pipeline needs its params)", path)
     try:
-        validate(raw or {})
+        validate(raw)
     except ValueError as exc:
         raise PipelineError(str(exc), path) from None
-    return raw or {}
+    return raw
 
 
 def lookup(params: dict[str, Any], dotted: str, path: str | Path = PARAMS_FILE) -> Any:
@@ -89,4 +114,4 @@ def command(
 ) -> None:
     """Validate PATH against the params schema without running anything."""
     sections = load_params(path)
-    typer.echo(f"{path}: valid ({', '.join(sections) or 'no sections'})")
+    typer.echo(f"{path}: valid ({', '.join(sections)})")

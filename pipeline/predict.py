@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 import typer
 
+from pipeline.calibration import read_calibration
 from pipeline.errors import PipelineError
-from pipeline.io import jsonable, read_json
+from pipeline.io import jsonable
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.scoring import aggregate_units
@@ -67,8 +68,9 @@ class Predictor:
         for needed in ("model.pt", "threshold.json"):
             if not (study.model_dir / needed).is_file():
                 raise PipelineError("not found: run `dvc repro` first", study.model_dir / needed)
-        model, checkpoint = load_checkpoint(study.model_dir / "model.pt")
-        return cls(study, model, checkpoint, read_json(study.model_dir / "threshold.json"))
+        model, checkpoint = load_checkpoint(study.model_dir / "model.pt", study.name)
+        calibration = read_calibration(study.model_dir / "threshold.json")
+        return cls(study, model, checkpoint, calibration)
 
     def score_file(self, path: Path) -> tuple[list[dict], list[dict]]:
         """(one result per decision unit, the annotated cycles skipped and why)."""
@@ -114,7 +116,9 @@ def predict_files(predictor: Predictor, files: list[Path]) -> Iterator[tuple[str
         try:
             results, skipped = predictor.score_file(path)
         except PipelineError as exc:
-            yield "error", path, [{"file": str(path), "error": exc.cause}]
+            # a file beside the audio (its annotations) is named when it is the one at fault
+            at_fault = exc.cause if exc.path in (None, path) else str(exc)
+            yield "error", path, [{"file": str(path), "error": at_fault}]
             continue
         except Exception as exc:  # noqa: BLE001 - one bad file must not cost the others' results
             log.debug("scoring %s failed", path, exc_info=True)
@@ -125,15 +129,22 @@ def predict_files(predictor: Predictor, files: list[Path]) -> Iterator[tuple[str
             yield "skipped", path, skipped
 
 
+def shown(name: str | Path) -> str:
+    """``name`` for a line of text: a tab, a newline or another control character in a file
+    name is written escaped (``\\t``, ``\\n``), so that a row stays one row of its columns."""
+    name = str(name)
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
 def _label(result: dict) -> str:
     if result["start"] is None:
-        return result["file"]
-    return f"{result['file']} [{result['start']:.3f}-{result['end']:.3f} s]"
+        return shown(result["file"])
+    return f"{shown(result['file'])} [{result['start']:.3f}-{result['end']:.3f} s]"
 
 
 def _skip_note(path: Path, skipped: list[dict]) -> str:
     reasons = pd.Series([s["reason"] for s in skipped]).value_counts()
-    return (f"note: {path}: {len(skipped)} annotated cycle(s) skipped, as in training: "
+    return (f"note: {shown(path)}: {len(skipped)} annotated cycle(s) skipped, as in training: "
             + ", ".join(f"{n} {why}" for why, n in reasons.items()))
 
 
@@ -161,7 +172,7 @@ def command(
             elif kind == "skipped":
                 typer.secho(_skip_note(path, rows), err=True, fg="yellow")
             else:
-                typer.secho(f"error: {path}: {rows[0]['error']}", err=True, fg="red")
+                typer.secho(f"error: {shown(path)}: {rows[0]['error']}", err=True, fg="red")
     finally:
         if as_json:  # always one valid JSON document, even when interrupted
             payload = {"study": study, "results": found["results"], "skipped": found["skipped"],

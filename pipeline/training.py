@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import logging
 import math
 import random
@@ -63,10 +64,15 @@ CPU_THREADS = 2
 
 
 def resolve_device(name: str) -> torch.device:
-    """The torch device for ``name`` (auto: CUDA when present), with CPU threads pinned."""
+    """The torch device for ``name`` (auto: CUDA when present), with CPU threads pinned; a
+    device this machine's torch lacks is a PipelineError, before anything is trained."""
     torch.set_num_threads(CPU_THREADS)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(name.split(":")[0], False):
+        raise PipelineError(f"train.device is {name}, but this torch has no "
+                            f"{name.split(':')[0].upper()}; use auto or cpu")
     return torch.device(name)
 
 
@@ -254,21 +260,64 @@ def validation_auroc(model: nn.Module, objective, val: tuple[np.ndarray, np.ndar
     return auroc((np.asarray(val[1]) != 0).astype(int), scores)
 
 
+# A checkpoint is data only: a JSON header (model name and arguments, the study, its classes
+# and feature settings, the scaler's kind) and tensors, read back with torch's weights-only
+# loader, which builds nothing but tensors and containers: a file that holds anything
+# else (a pickled object whose loading would run code) is refused, not run.
+CHECKPOINT_FORMAT = 2
+
+
 def save_checkpoint(path: Path, model_name: str, model_kwargs: dict, model: nn.Module,
-                    **extra: Any) -> None:
-    """Everything needed to rebuild and use the model: name, arguments, weights, extras."""
-    state = {k: v.cpu() for k, v in model.state_dict().items()}
+                    scaler: dict, **header: Any) -> None:
+    """Everything needed to rebuild and use the model: name, arguments, weights, the fitted
+    scaler (``Scaler.state()``) and ``header``'s JSON-compatible extras (study, classes...)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    text = json.dumps({"model": model_name, "model_kwargs": model_kwargs, "scaler_kind": scaler["kind"],
+                       **header}, sort_keys=True)
+    payload = {"format": CHECKPOINT_FORMAT, "header": text, "state_dict": state,
+               "scaler": {k: torch.from_numpy(np.array(scaler[k], dtype=np.float32))
+                          for k in ("offset", "scale")}}
     # through a file object: torch.save names the archive inside after a path it is given,
     # and the temporary path is random, which would make identical models differ bytewise
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save({"model": model_name, "model_kwargs": model_kwargs, "state_dict": state, **extra}, f)
+        torch.save(payload, f)
 
 
-def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
+def load_checkpoint(path: Path, study: str | None = None) -> tuple[nn.Module, dict]:
+    """The model in ``path`` (in eval mode) and its header, with ``scaler`` as
+    ``Scaler.state()`` reads it. ``study``: the study it must hold. Any file that is not a
+    checkpoint of this format, or of another study, is a PipelineError naming it."""
     from pipeline.models import build
 
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    model = build(checkpoint["model"], **checkpoint["model_kwargs"])
-    model.load_state_dict(checkpoint["state_dict"])
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError("no checkpoint here (train the study first: `dvc repro`)", path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"not a readable checkpoint ({type(exc).__name__}: {reason[:200]}); "
+                            "rebuild it with `dvc repro`", path) from None
+    found = payload.get("format") if isinstance(payload, dict) else None
+    if found != CHECKPOINT_FORMAT:
+        raise PipelineError(f"checkpoint format {found!r}, this pipeline reads format "
+                            f"{CHECKPOINT_FORMAT}: rebuild it with `dvc repro`", path)
+    try:
+        header = json.loads(payload["header"])
+        scaler = {"kind": header["scaler_kind"],
+                  **{k: payload["scaler"][k].numpy() for k in ("offset", "scale")}}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PipelineError(f"damaged checkpoint header ({exc!r}): rebuild it with `dvc repro`",
+                            path) from None
+    if study is not None and header.get("study") != study:
+        raise PipelineError(f"this checkpoint holds study {header.get('study')!r}, not {study!r} "
+                            "(a file copied from another study? rebuild it with `dvc repro`)", path)
+    try:
+        model = build(header["model"], **header["model_kwargs"])
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"the weights do not fit model {header.get('model')!r} ({reason[:200]}): "
+                            "rebuild it with `dvc repro`", path) from None
     model.eval()
-    return model, checkpoint
+    return model, {**header, "scaler": scaler}

@@ -19,6 +19,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.io import LOCKS, TEMP_PREFIX
 from pipeline.datasets.base import extract_zip, read_checksums
 from pipeline.errors import PipelineError
 from pipeline.features import mfcc_windows
@@ -29,9 +30,11 @@ from tests.test_hls_pipeline import PARAMS, project  # noqa: F401 - the trained-
 
 
 def _tree(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` (temporaries included) with its content's hash."""
+    """Every file under ``folder`` (temporaries included) with its content's hash; the
+    single-writer locks (which hold the last run's pid) are no output."""
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()
+            and LOCKS.name not in p.relative_to(folder).parts}
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +131,8 @@ def test_a_bad_copy_is_one_clear_error_and_changes_no_output(downloaded, tmp_pat
     assert result.exit_code == 1, result.output
     assert message in result.output and "Traceback" not in result.output
     assert result.output.splitlines()[-1].startswith("error: ")
+    # the file at fault named where the user can open it, never in the staging folder
+    assert str(copy) in result.output and TEMP_PREFIX not in result.output
     assert _tree(root) == before
 
 

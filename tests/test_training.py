@@ -13,7 +13,7 @@ from pipeline.models import build
 from pipeline.objectives import Classification, Reconstruction
 from pipeline.scalers import Scaler
 from pipeline.training import (
-    TrainConfig, fit, kept_epoch, load_checkpoint, predict_scores, save_checkpoint, validation_auroc,
+    TrainConfig, fit, kept_epoch, predict_scores, save_checkpoint, validation_auroc,
 )
 
 CFG = TrainConfig(epochs=15, batch_size=8, lr=1e-2, patience=3, seed=5, device="cpu")
@@ -56,17 +56,6 @@ def test_kept_epoch_names_the_epoch_whose_weights_fit_kept():
     assert kept_epoch(history, replace(CFG, select="last")) == len(history)
 
 
-def test_checkpoint_round_trip(tmp_path):
-    model, _ = _train()
-    scaler = Scaler("minmax").fit(_data()[0][0])
-    save_checkpoint(tmp_path / "m.pt", "mlp_ae", {"input_dim": 6, "hidden": 8, "latent": 2},
-                    model, scaler=scaler.state())
-    loaded, checkpoint = load_checkpoint(tmp_path / "m.pt")
-    x = torch.rand(3, 6)
-    assert torch.equal(loaded(x), model.eval()(x))
-    assert np.array_equal(Scaler.from_state(checkpoint["scaler"]).scale, scaler.scale)
-
-
 def test_minmax_scaler_uses_training_range():
     scaler = Scaler("minmax").fit(np.array([[0.0, 10.0], [2.0, 10.0]], np.float32))
     out = scaler.transform(np.array([[1.0, 10.0], [4.0, 11.0]], np.float32))
@@ -76,8 +65,9 @@ def test_minmax_scaler_uses_training_range():
 def test_checkpoints_of_the_same_model_are_byte_identical(tmp_path):
     model, _ = _train()
     kwargs = {"input_dim": 6, "hidden": 8, "latent": 2}
-    save_checkpoint(tmp_path / "a.pt", "mlp_ae", kwargs, model)
-    save_checkpoint(tmp_path / "b.pt", "mlp_ae", kwargs, model)
+    scaler = Scaler("minmax").fit(_data()[0][0]).state()
+    save_checkpoint(tmp_path / "a.pt", "mlp_ae", kwargs, model, scaler, study="s")
+    save_checkpoint(tmp_path / "b.pt", "mlp_ae", kwargs, model, scaler, study="s")
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
 
 

@@ -200,8 +200,19 @@ def _check_member(info: zipfile.ZipInfo, archive: Path) -> None:
         raise PipelineError(f"member {info.filename!r} would land outside the folder", archive)
 
 
-def extract_zip(archive: Path, dest: Path) -> None:
-    """Unpack ``archive`` into ``dest``, refusing links, path escapes and zip bombs."""
+def extract_zip(archive: Path, dest: Path, shown: Path | None = None) -> None:
+    """Unpack ``archive`` into ``dest``, refusing links, path escapes and zip bombs. Errors
+    name ``shown`` when given: what the user knows an archive nested in another as
+    (``outer.zip/inner.zip``), not where it was unpacked to."""
+    try:
+        _extract_checked(archive, dest)
+    except PipelineError as exc:
+        if shown is None:
+            raise
+        raise PipelineError(exc.cause, shown) from None
+
+
+def _extract_checked(archive: Path, dest: Path) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()

@@ -10,7 +10,9 @@ adapter reports (for ICBHI: recordings present vs listed, quirks resolved, cycle
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +36,10 @@ def download(
     cache_dir: Path = Path(".cache/downloads"), report_path: Path | None = None,
 ) -> pd.DataFrame:
     dataset = get_dataset(dataset_name)
-    with atomic_dir(raw_dir) as staging:
+    # an error about a file names it where the user can open it: in the local copy (or, from
+    # official sources, where it will be), never in the staging folder it is checked in
+    source = raw_dir if local_copy is None else local_copy / dataset.name
+    with atomic_dir(raw_dir) as staging, _named_in(staging, source):
         digests = dataset.fetch(staging, local_copy, cache_dir)
         decode_audio(staging, digests)
         records, found = dataset.read_records_and_report(staging)
@@ -47,6 +52,17 @@ def download(
                                  "files": len(digests), "records": len(records), **found})
     log.info("%s: %d files, %d records", dataset_name, len(digests), len(records))
     return records
+
+
+@contextlib.contextmanager
+def _named_in(staging: Path, source: Path) -> Iterator[None]:
+    """PipelineErrors naming a file under ``staging`` re-raised naming it under ``source``."""
+    try:
+        yield
+    except PipelineError as exc:
+        if exc.path is None or not exc.path.is_relative_to(staging):
+            raise
+        raise PipelineError(exc.cause, source / exc.path.relative_to(staging)) from None
 
 
 def decode_audio(folder: Path, digests: dict[str, str]) -> None:

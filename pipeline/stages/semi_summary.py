@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.calibration import read_calibration
 from pipeline import paths, plots
 from pipeline.errors import PipelineError
-from pipeline.io import read_json, write_csv, write_json
+from pipeline.io import write_csv, write_json
 from pipeline.metrics import draw_counts, resampled_aurocs
 from pipeline.params import load_params, lookup
 from pipeline.datasets.icbhi.study import SEMI_STUDY
@@ -139,7 +140,7 @@ def summarise(params: dict) -> tuple[dict, pd.DataFrame, dict]:
             for path in (scores_path, threshold_path):
                 if not path.is_file():
                     raise PipelineError(f"missing: run `dvc repro` for the cell {name}", path)
-            calibration = read_json(threshold_path)
+            calibration = read_calibration(threshold_path)
             if calibration.get("decision") != "threshold":
                 raise PipelineError("icbhi_semi pools binary decisions only",
                                     threshold_path)

@@ -83,16 +83,17 @@ class HLSCMDS(Dataset):
                 if path.suffix == ".csv":
                     shutil.copyfile(path, dest / path.name)
                 elif path.suffix == ".zip" and path.stem in ("HS", "LS", "Mix"):
-                    _extract_flat(path, dest / path.stem)
+                    _extract_flat(path, dest / path.stem, shown=archive / path.relative_to(tmp))
 
     def read_records(self, raw_dir: Path) -> pd.DataFrame:
         return read_records(raw_dir)
 
 
-def _extract_flat(archive: Path, dest: Path) -> None:
-    """Extract ``archive`` so its wav files land directly in ``dest``."""
+def _extract_flat(archive: Path, dest: Path, shown: Path) -> None:
+    """Extract ``archive`` (known to the user as ``shown``) so its wav files land directly in
+    ``dest``."""
     with tempfile.TemporaryDirectory() as tmp:
-        extract_zip(archive, Path(tmp))
+        extract_zip(archive, Path(tmp), shown)
         dest.mkdir(parents=True, exist_ok=True)
         for path in Path(tmp).rglob("*"):
             if path.is_file() and not path.name.startswith("."):
