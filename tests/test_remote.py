@@ -1,0 +1,138 @@
+"""Share what was trained (README "For reviewers"): one clone builds and pushes to a DVC
+remote with its run cache; a second clone pulls, predicts with the same scores, and
+`dvc repro` there restores instead of training. A damaged object in the remote is caught
+on pull, and a pull that fails leaves the workspace as it was."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.hls_fixture import make_hls_copy, tone, write_wav
+from tests.project_params import ROOT, project_params
+from tests.test_hls_pipeline import PARAMS
+
+pytestmark = pytest.mark.slow
+TARGET = "evaluate@hls_ae"  # with its ancestors: code, download, features, split, train, calibrate
+
+
+def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def predict(project: Path, audio: Path) -> list[dict]:
+    done = sh("pipeline", "predict", "--json", str(audio), cwd=project)
+    return json.loads(done.stdout)["results"]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """(first clone, second clone, remote, an audio file): the first built the HLS-CMDS study
+    on a generated copy and pushed it, the second pulled it."""
+    root = tmp_path_factory.mktemp("remote")
+    copy = root / "copy"
+    make_hls_copy(copy)
+    store, first = root / "store", root / "first"
+    first.mkdir()
+    shutil.copytree(ROOT / "pipeline", first / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / name, first / name)
+    params = project_params({"download": {"local_copy": str(copy)}, **PARAMS})
+    (first / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git", "init", "-q", cwd=first)
+    sh("dvc", "init", "-q", cwd=first)
+    shutil.copy(ROOT / ".dvc" / "config", first / ".dvc" / "config")  # the project's remote, as shipped
+    # the README's way to point the remote elsewhere: local config, never committed
+    sh("dvc", "remote", "modify", "--local", "store", "url", str(store), cwd=first)
+    sh("dvc", "repro", TARGET, cwd=first)
+    sh("git", "add", "-A", cwd=first)
+    sh("git", "commit", "-qm", "built", cwd=first)
+    sh("dvc", "push", "--run-cache", cwd=first)
+    # the team's git remote: the second clone is made from it, as a reviewer's would be
+    origin = root / "origin.git"
+    sh("git", "init", "-q", "--bare", str(origin), cwd=root)
+    sh("git", "remote", "add", "origin", str(origin), cwd=first)
+    sh("git", "push", "-q", "origin", "HEAD:main", cwd=first)
+    second = root / "second"
+    sh("git", "clone", "-q", "-b", "main", str(origin), str(second), cwd=root)
+    sh("dvc", "remote", "modify", "--local", "store", "url", str(store), cwd=second)
+    # the partial pull of the README: one study's stages (this project built no other)
+    sh("dvc", "pull", "--run-cache", "--with-deps", TARGET, cwd=second)
+    audio = root / "new.wav"
+    write_wav(audio, tone(123, abnormal=True))
+    return first, second, store, audio
+
+
+def test_the_remote_is_the_projects_default_and_verifies_what_it_serves():
+    config = (ROOT / ".dvc" / "config").read_text()
+    assert "remote = store" in config and "verify = true" in config
+
+
+def test_the_committed_dvc_config_holds_no_secret():
+    secret_shaped = ("password", "secret", "access_key", "key_id", "token", "credential",
+                     "connection_string", "sas", "keyfile", "key_file")
+    for line in (ROOT / ".dvc" / "config").read_text().splitlines():
+        key = line.split("=", 1)[0].strip().lower()
+        assert not any(word in key for word in secret_shaped), line
+    assert not (ROOT / ".dvc" / "config.local").exists() or ".dvc/config.local" not in sh(
+        "git", "ls-files", cwd=ROOT).stdout
+
+
+def test_a_pulled_clone_predicts_the_same_scores_and_trains_nothing(shared):
+    first, second, _, audio = shared
+    assert predict(second, audio) == predict(first, audio)
+    done = sh("dvc", "repro", TARGET, cwd=second)
+    assert "Running stage" not in done.stdout, done.stdout
+    assert "in sync" in sh("dvc", "status", "-c", "--with-deps", TARGET, cwd=second).stdout
+    assert sh("git", "status", "--porcelain", cwd=second).stdout == ""
+
+
+def test_an_experiment_travels_with_its_outputs_and_compare_reads_it(shared):
+    first, second, _, _ = shared
+    sh("dvc", "exp", "run", "-n", "latent2", "-S", "model.latent=2", TARGET, cwd=first)
+    sh("dvc", "exp", "push", "origin", "latent2", cwd=first)  # git refs and DVC outputs
+    sh("dvc", "exp", "pull", "origin", "latent2", cwd=second)
+    assert "latent2" in sh("dvc", "exp", "list", "--name-only", cwd=second).stdout
+    done = sh("pipeline", "compare", "main", "latent2", cwd=second)
+    assert "hls_ae" in done.stdout
+    sh("dvc", "exp", "apply", "latent2", cwd=second)
+    assert yaml.safe_load((second / "params.yaml").read_text())["model"]["latent"] == 2
+    assert (second / "models/hls_ae/model.pt").is_file()
+    assert "Running stage" not in sh("dvc", "repro", TARGET, cwd=second).stdout
+
+
+def test_a_damaged_object_in_the_remote_is_caught_and_never_checked_out(shared, tmp_path):
+    first, _, store, _ = shared
+    model = "models/hls_ae/model.pt"
+    lock = yaml.safe_load((first / "dvc.lock").read_text())
+    digest = next(o["md5"] for o in lock["stages"]["train@hls_ae"]["outs"] if o["path"] == model)
+    obj = store / "files" / "md5" / digest[:2] / digest[2:]
+    original = obj.read_bytes()
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0xFF
+    obj.chmod(0o644)
+    obj.write_bytes(bytes(damaged))
+    try:
+        third = tmp_path / "third"
+        sh("git", "clone", "-q", str(first), str(third), cwd=tmp_path)
+        sh("dvc", "remote", "modify", "--local", "store", "url", str(store), cwd=third)
+        done = sh("dvc", "pull", model, cwd=third, check=False)
+        assert done.returncode != 0
+        assert not (third / model).exists()  # nothing damaged was checked out
+        # once the remote holds the right bytes again, a second pull completes
+        obj.write_bytes(original)
+        sh("dvc", "pull", model, cwd=third)
+        assert (third / model).is_file()
+    finally:
+        obj.write_bytes(original)
