@@ -60,11 +60,18 @@ def test_a_commands_code_follows_imports_made_by_name():
     assert not any(p.startswith("pipeline/datasets/icbhi") for p in mnist)  # its own dataset only
 
 
-def test_fingerprints_cover_every_command_a_stage_runs():
+def test_fingerprints_are_exactly_the_files_the_stages_read():
     written = set(fingerprints(COMMANDS, load_params(ROOT / "params.yaml")))
     listed = {str(_code_file(s.cmd).relative_to(paths.CODE))
               for s in _stages() if s.cmd.split()[1] != "code"}
-    assert listed <= written
+    assert listed == written  # every stage has its file, and no file is an orphan
+
+
+def test_the_lock_holds_no_stage_that_dvc_yaml_lost():
+    import yaml
+
+    locked = set(yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"])
+    assert locked <= {s.addressing for s in _stages()}
 
 
 def test_what_git_tracks_stays_out_of_the_dvc_cache():

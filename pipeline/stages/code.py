@@ -39,7 +39,9 @@ def fingerprints(commands: dict[str, tuple[str, str]], params: dict) -> dict[str
 
     out: dict[str, dict[str, str]] = {}
     for command in STUDY_COMMANDS:
-        for name, (_, entry) in studies.items():
+        for name, (group, entry) in studies.items():
+            if command == "calibrate" and group == "unthresholded":
+                continue  # no threshold, no calibrate stage: no file that no stage reads
             write(command, name, [entry["dataset"]])
     for command, groups in POOLING_COMMANDS.items():
         write(command, None, sorted({e["dataset"] for g, e in studies.values() if g in groups}))
