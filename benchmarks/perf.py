@@ -50,6 +50,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pipeline  # noqa: F401 - first: it pins the CPU kernels before numpy loads (pipeline/cpu.py)
 import numpy as np
 import training_perf
 
@@ -104,7 +105,7 @@ def best_of(func, repeats: int) -> tuple[float, object]:
 
 # ---------------------------------------------------------------- naive references
 def naive_hls(records, raw_dir: Path, cfg) -> np.ndarray:
-    """librosa.feature.mfcc on every window of every file, one call each."""
+    """librosa.feature.mfcc on every window of every file, one call each, pooled as ``cfg`` says."""
     import librosa
     import soundfile as sf
 
@@ -115,7 +116,8 @@ def naive_hls(records, raw_dir: Path, cfg) -> np.ndarray:
             coeffs = librosa.feature.mfcc(y=y[start : start + cfg.window_samples], sr=sr,
                                           n_mfcc=cfg.n_mfcc, n_fft=cfg.n_fft,
                                           hop_length=cfg.hop_length, n_mels=cfg.n_mels)
-            rows.append(np.concatenate([coeffs.mean(axis=1), coeffs.std(axis=1)]))
+            rows.append(coeffs.reshape(-1) if cfg.pooling == "flatten"
+                        else np.concatenate([coeffs.mean(axis=1), coeffs.std(axis=1)]))
     return np.asarray(rows, dtype=np.float32)
 
 

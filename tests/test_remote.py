@@ -5,10 +5,12 @@ on pull, and a pull that fails leaves the workspace as it was."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,27 @@ def test_a_damaged_object_in_the_remote_is_caught_and_never_checked_out(shared, 
         assert (third / model).is_file()
     finally:
         obj.write_bytes(original)
+
+
+def test_a_killed_pull_leaves_no_damaged_file_and_pulling_again_completes(shared, tmp_path):
+    first, _, store, _ = shared
+    clone = tmp_path / "killed"
+    sh("git", "clone", "-q", str(first), str(clone), cwd=tmp_path)
+    sh("dvc", "remote", "modify", "--local", "store", "url", str(store), cwd=clone)
+    pull = subprocess.Popen(["dvc", "pull", "--with-deps", *TARGETS], cwd=clone,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # DVC is importing, fetching or checking out: any moment will do
+    pull.kill()
+    pull.wait()
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    files = {o["path"]: o["md5"] for s in lock["stages"].values() for o in s.get("outs", [])
+             if not o["md5"].endswith(".dir")}
+    for path, md5 in files.items():  # each file there is whole: DVC writes under a temporary name
+        if (clone / path).is_file() and path not in sh("git", "ls-files", cwd=clone).stdout:
+            assert hashlib.md5((clone / path).read_bytes()).hexdigest() == md5, path
+    # measured with DVC 3.67: the pull right after a kill may still fail its checkout
+    # ("missing files") once; the one after it completes
+    if sh("dvc", "pull", "--with-deps", *TARGETS, cwd=clone, check=False).returncode != 0:
+        sh("dvc", "pull", "--with-deps", *TARGETS, cwd=clone)
+    assert "in sync" in sh("dvc", "status", "-c", "--with-deps", *TARGETS, cwd=clone).stdout
+    assert "Running stage" not in sh("dvc", "repro", *TARGETS, cwd=clone).stdout
