@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.hls_fixture import make_hls_copy
 from tests.test_hls_pipeline import run_stages
 
@@ -17,6 +19,8 @@ OUTPUTS = [
     "metrics/hls_ae/history.csv",
     "metrics/hls_ae/scores.csv",
 ]
+
+pytestmark = pytest.mark.slow  # trains models / runs every stage
 
 
 def test_two_runs_write_identical_bytes(tmp_path):

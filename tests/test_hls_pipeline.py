@@ -29,6 +29,8 @@ PARAMS = {
     "evaluate": {"bootstrap": 200, "seed": 0},
 }
 
+pytestmark = pytest.mark.slow  # trains models / runs every stage
+
 
 def _write_params(folder, hls_copy):
     params = project_params({"download": {"local_copy": str(hls_copy)}, **PARAMS})
