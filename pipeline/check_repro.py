@@ -33,6 +33,7 @@ import typer
 import yaml
 
 from pipeline import paths
+from pipeline.cpu import fingerprint
 from pipeline.errors import PipelineError
 
 METRICS_DIR = paths.METRICS.as_posix()  # a git pathspec
@@ -187,8 +188,6 @@ def bytes_mode(requested: str, root: Path, rev: str) -> str:
     kernels the commit's fingerprint names (and says which differ where they do not)."""
     if requested != "auto":
         return requested
-    from pipeline.cpu import fingerprint
-
     try:
         recorded = json.loads(git("show", f"{rev}:{FINGERPRINT_FILE}", root=root))
     except PipelineError:
@@ -219,7 +218,6 @@ def command(
         raise PipelineError(f"--bytes must be fail, warn or auto, not {bytes_!r}")
     root = Path.cwd()
     if record:
-        from pipeline.cpu import fingerprint
         from pipeline.io import write_json
 
         write_json(root / FINGERPRINT_FILE, fingerprint())

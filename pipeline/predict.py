@@ -65,9 +65,7 @@ class Predictor:
         if study.featurize_file is None:
             raise PipelineError(f"study {study_name!r} does not score new files; "
                                 f"use one of {', '.join(scoring_studies())}")
-        for needed in ("model.pt", "threshold.json"):
-            if not (study.model_dir / needed).is_file():
-                raise PipelineError("not found: run `dvc repro` first", study.model_dir / needed)
+        # each reader names its file when it is missing or damaged
         model, checkpoint = load_checkpoint(study.model_dir / "model.pt", study.name)
         calibration = read_calibration(study.model_dir / "threshold.json")
         return cls(study, model, checkpoint, calibration)
