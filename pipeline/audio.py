@@ -9,6 +9,7 @@ else would be scored, but the score would not mean what it means for the trainin
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,43 @@ def read_audio(
     if duration < min_seconds:
         raise PipelineError(f"{duration:.2f} s long, shorter than the {min_seconds:g} s needed", path)
     return samples[:, 0] if channels == 1 else samples, sr
+
+
+def stream_audio(
+    path: str | Path,
+    *,
+    blocksize: int,
+    overlap: int = 0,
+    expected_sr: int | None = None,
+    min_seconds: float = 0.0,
+) -> Iterator[np.ndarray]:
+    """A mono file's float32 samples in blocks of ``blocksize`` (each starting ``overlap``
+    samples before the previous one ends), with ``read_audio``'s checks: memory stays flat
+    in the file's length. Every sample is read, so a bad sample anywhere, or a file that
+    ends before its header says, fails the iteration (PipelineError naming ``path``)."""
+    path = Path(path)
+    info = read_audio_info(path)
+    if info.channels != 1:
+        raise PipelineError(f"expected 1 channel(s), found {info.channels}", path)
+    if expected_sr is not None and info.samplerate != expected_sr:
+        raise PipelineError(f"sample rate {info.samplerate} Hz, expected {expected_sr} Hz", path)
+    if info.duration < min_seconds:
+        raise PipelineError(f"{info.duration:.2f} s long, shorter than the {min_seconds:g} s "
+                            "needed", path)
+    decoded = 0
+    try:
+        for block in sf.blocks(path, blocksize=blocksize, overlap=overlap, dtype="float32",
+                               always_2d=True):
+            if not len(block):
+                continue
+            _check_samples(block, path)
+            decoded += len(block) - (overlap if decoded else 0)
+            yield block[:, 0]
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise PipelineError(f"not readable as audio ({exc})", path) from exc
+    if decoded != info.frames:
+        raise PipelineError(f"truncated: header promises {info.frames} samples, "
+                            f"{decoded} decoded", path)
 
 
 def read_audio_info(path: str | Path) -> sf._SoundFileInfo:

@@ -82,6 +82,8 @@ class Predictor:
         scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if scores.empty:
             raise PipelineError("nothing to score in this file", path)
+        if "position" in scores:  # units featurised out of the file's order go back to it
+            scores = scores.sort_values("position", kind="stable").drop(columns="position")
         units = aggregate_units(scores, self.calibration["aggregate"])
         bad = ~np.isfinite(units["score"].to_numpy())
         if bad.any():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.audio import read_audio
+from pipeline.audio import read_audio, stream_audio
 from pipeline.errors import PipelineError
 from tests.hls_fixture import tone, write_wav
 
@@ -64,3 +64,45 @@ def test_too_short(tmp_path):
     path = tmp_path / "short.wav"
     write_wav(path, tone(0, False)[:2000])
     assert "shorter than the 3 s needed" in _error(path, min_seconds=3.0).cause
+
+
+# ---------------------------------------------------------------- stream_audio (predict)
+def test_stream_audio_reads_every_sample_once_in_overlapping_blocks(tmp_path):
+    path = tmp_path / "long.wav"
+    y = np.concatenate([tone(0, False), tone(1, False)])[:10_007]
+    write_wav(path, y)
+    whole, _ = read_audio(path)
+    blocks = list(stream_audio(path, blocksize=1000, overlap=100, expected_sr=4000))
+    assert max(len(b) for b in blocks) == 1000
+    for previous, block in zip(blocks, blocks[1:], strict=False):
+        np.testing.assert_array_equal(block[:100], previous[-100:])  # each starts with an overlap
+    np.testing.assert_array_equal(np.concatenate([blocks[0]] + [b[100:] for b in blocks[1:]]), whole)
+
+
+@pytest.mark.parametrize("where", [10, 9_990])
+def test_stream_audio_fails_on_a_bad_sample_anywhere(tmp_path, where):
+    path = tmp_path / "nan.wav"
+    y = tone(0, False)[:10_000].copy()
+    y[where] = np.nan
+    sf.write(path, y, 4000, subtype="FLOAT")
+    with pytest.raises(PipelineError, match="NaN or infinite") as info:
+        list(stream_audio(path, blocksize=1000))
+    assert info.value.path == path
+
+
+def test_stream_audio_checks_the_header_before_reading(tmp_path):
+    path = tmp_path / "rate.wav"
+    write_wav(path, tone(0, False), sample_rate=8000)
+    with pytest.raises(PipelineError, match="8000 Hz, expected 4000 Hz"):
+        next(stream_audio(path, blocksize=1000, expected_sr=4000))
+    with pytest.raises(PipelineError, match="shorter than the 9 s needed"):
+        next(stream_audio(path, blocksize=1000, min_seconds=9.0))
+
+
+def test_stream_audio_names_a_flac_cut_short(tmp_path):
+    path = tmp_path / "cut.flac"
+    sf.write(path, np.tile(tone(1, False), 4), 4000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    with pytest.raises(PipelineError, match="not readable as audio|truncated") as info:
+        list(stream_audio(path, blocksize=1000))
+    assert info.value.path == path

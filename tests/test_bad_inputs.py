@@ -264,8 +264,8 @@ def test_predict_turns_an_unexpected_failure_into_that_files_error(project, monk
             raise OverflowError("cannot convert float infinity to integer")
         return real(path, cfg)
 
-    real = mfcc_windows.recording_features
-    monkeypatch.setattr("pipeline.datasets.hls_cmds.study.recording_features", explode)
+    real = mfcc_windows.recording_feature_blocks
+    monkeypatch.setattr("pipeline.datasets.hls_cmds.study.recording_feature_blocks", explode)
     result = _predict(good.with_name("boom.wav"), good)
     payload = json.loads(result.stdout)
     assert result.exit_code == 1 and [r["file"] for r in payload["results"]] == [str(good)]
@@ -308,7 +308,7 @@ def test_predict_handles_annotated_cycles_as_training_does(tmp_path):
     for samples in batches:  # featurised lazily, one bounded batch at a time
         sizes.append(len(samples.x))
         units += list(samples.meta["unit"])
-        assert set(samples.meta.columns) == {"unit", "start", "end"}
+        assert set(samples.meta.columns) == {"unit", "start", "end", "position"}
     assert max(sizes) == PREDICT_BATCH and sum(sizes) == 601
     assert units[0].endswith("#cycle0") and units[1].endswith("#cycle4")
 

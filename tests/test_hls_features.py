@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from pipeline.errors import PipelineError
-from pipeline.features.mfcc_windows import MFCCWindows, frame_windows, recording_features
+from pipeline.features.mfcc_windows import (MFCCWindows, frame_windows, recording_feature_blocks,
+                                             recording_windows, window_features)
 from pipeline.stages.download import download
 from pipeline.datasets.hls_cmds import mfcc_window_table
+from tests.hls_fixture import tone
 
 CFG = MFCCWindows(sample_rate=4000, window_s=1.0, hop_s=0.5, n_mfcc=13, n_fft=256,
                   hop_length=64, n_mels=32)
@@ -33,7 +36,7 @@ def test_window_table(hls_copy, tmp_path):
 
 def test_flatten_pooling_keeps_every_frame(hls_copy):
     flat = MFCCWindows(**{**CFG.__dict__, "pooling": "flatten"})
-    feats = recording_features(hls_copy / "hls-cmds" / "HS" / "F_N_RC.wav", flat)
+    feats = np.concatenate(list(recording_feature_blocks(hls_copy / "hls-cmds" / "HS" / "F_N_RC.wav", flat)))
     assert feats.shape == (7, 13 * (4000 // 64 + 1))
 
 
@@ -44,3 +47,19 @@ def test_truncated_recording_is_named(hls_copy, tmp_path):
     with pytest.raises(PipelineError, match="truncated") as info:
         mfcc_window_table(records, tmp_path / "raw", CFG)
     assert info.value.path == bad
+
+
+@pytest.mark.parametrize("window_s, hop_s", [(1.0, 0.5), (0.5, 0.75)])  # windows that overlap, and gaps
+def test_feature_blocks_hold_the_recordings_windows(tmp_path, window_s, hop_s):
+    """Predict reads a recording a block of windows at a time: the same windows, each once;
+    one block is the one-shot features exactly, smaller ones differ by float rounding only."""
+    cfg = MFCCWindows(**{**CFG.__dict__, "window_s": window_s, "hop_s": hop_s})
+    path = tmp_path / "long.wav"
+    sf.write(path, np.tile(tone(3, True), 5), 4000, subtype="PCM_16")  # 20 s
+    reference = window_features(recording_windows(path, cfg), cfg)
+    [whole] = recording_feature_blocks(path, cfg, windows_per_block=1000)
+    np.testing.assert_array_equal(whole, reference)
+    parts = list(recording_feature_blocks(path, cfg, windows_per_block=4))
+    full, rest = divmod(len(reference), 4)
+    assert [len(p) for p in parts] == [4] * full + [rest] * (rest > 0)
+    np.testing.assert_allclose(np.concatenate(parts), reference, rtol=1e-4, atol=1e-3)

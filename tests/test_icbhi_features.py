@@ -11,7 +11,8 @@ import soundfile as sf
 
 from pipeline.audio import read_audio
 from pipeline.errors import PipelineError
-from pipeline.features.cycles import cycle_log_mels, fix_length, resample
+from pipeline.features import cycles
+from pipeline.features.cycles import cycle_log_mels, fix_length, resample, resample_stream
 from pipeline.features.spectral import MelSettings, log_mel
 
 TARGET_SR = 8000
@@ -126,3 +127,42 @@ def test_cycle_log_mels_checks_rates(two_recordings):
         cycle_log_mels(table, folder, target_sr=TARGET_SR, cycle_s=0.5, pad_mode="zeros",
                        mel=MEL)
     assert error.value.path == folder / "b.flac"
+
+
+# ---------------------------------------------------------------- streamed (predict)
+@pytest.mark.parametrize("sample_rate", [4000, 10000, 44100])
+def test_resample_stream_gives_the_one_shot_samples(sample_rate):
+    y = (0.1 * np.random.default_rng(0).standard_normal(round(3.3 * sample_rate))).astype(np.float32)
+    blocks = (y[i:i + 777] for i in range(0, len(y), 777))
+    streamed = np.concatenate(list(resample_stream(blocks, sample_rate, TARGET_SR, len(y))))
+    np.testing.assert_array_equal(streamed, resample(y, orig_sr=sample_rate, target_sr=TARGET_SR))
+
+
+def test_recording_cycle_log_mels_cut_as_training_cuts(tmp_path, monkeypatch):
+    """Read in blocks of 1,000 samples, cycles sparse, longer than cycle_s and past the end:
+    the training features exactly (one batch, the file's order); out of order and in small
+    batches, the same cycles up to the float rounding of a batched FFT."""
+    monkeypatch.setattr(cycles, "STREAM_BLOCK", 1000)
+    path = tmp_path / "rec.flac"
+    _write_sine(path, 44100, "PCM_16", freq=440.0, seconds=4.0)
+    table = pd.DataFrame({"start": [0.1, 0.2, 1.0, 2.9, 3.5], "end": [0.9, 1.5, 1.2, 3.1, 4.4]})
+    cfg = cycles.CycleFeatures(sample_rate=TARGET_SR, cycle_s=0.5, pad_mode="repeat",
+                               n_mels=MEL.n_mels, n_fft=MEL.n_fft, hop_length=MEL.hop_length)
+    reference = cycle_log_mels(table.assign(audio_path=path.name, sample_rate=44100), tmp_path,
+                               target_sr=TARGET_SR, cycle_s=0.5, pad_mode="repeat", mel=cfg.mel)
+
+    def streamed(rows: pd.DataFrame, batch: int) -> tuple[np.ndarray, list[list[int]]]:
+        out, batches = np.full_like(reference, np.nan), []
+        for positions, x in cycles.recording_cycle_log_mels(path, rows, cfg, batch=batch):
+            out[positions] = x
+            batches.append(list(positions))
+        return out, batches
+
+    out, batches = streamed(table, batch=len(table))
+    assert batches == [[0, 1, 2, 3, 4]]
+    np.testing.assert_array_equal(out, reference)
+    monkeypatch.setattr(cycles, "BATCH_SPAN_S", 1.0)  # starts within 1 s: the gaps are skipped
+    shuffled = [3, 0, 4, 2, 1]
+    out, batches = streamed(table.iloc[shuffled].reset_index(drop=True), batch=2)
+    assert batches == [[1, 4], [3], [0, 2]]  # start order, at most 2, starts within 1 s
+    np.testing.assert_allclose(out, reference[shuffled], atol=1e-3)

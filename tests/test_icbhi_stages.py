@@ -292,12 +292,25 @@ def _check_predict(study: str, names: tuple[str, ...]) -> None:
     shutil.copyfile(audio, annotated / audio.name)
     shutil.copyfile(source / f"{name}.txt", annotated / f"{name}.txt")
     shutil.copyfile(audio, bare / audio.name)
+    backwards = Path("inputs/backwards")  # the annotation's lines in reverse order
+    backwards.mkdir()
+    shutil.copyfile(audio, backwards / audio.name)
+    lines = (source / f"{name}.txt").read_text().splitlines()
+    (backwards / f"{name}.txt").write_text("\n".join(reversed(lines)) + "\n")
     result = CliRunner().invoke(app, ["predict", "--study", study, "--json",
-                                      str(annotated / audio.name), str(bare / audio.name)])
+                                      str(annotated / audio.name), str(bare / audio.name),
+                                      str(backwards / audio.name)])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["results"]
     per_cycle = [r for r in rows if r["file"] == str(annotated / audio.name)]
     assert [r["unit"].rsplit("#", 1)[1] for r in per_cycle] == ["cycle0", "cycle1", "cycle2"]
+    # featurised in start order, shown in the file's order: the same cycles, reversed
+    reversed_rows = [r for r in rows if r["file"] == str(backwards / audio.name)]
+    assert [r["unit"].rsplit("#", 1)[1] for r in reversed_rows] == ["cycle0", "cycle1", "cycle2"]
+    assert [(r["start"], r["end"]) for r in reversed_rows] == [(r["start"], r["end"])
+                                                              for r in per_cycle[::-1]]
+    assert [r["score"] for r in reversed_rows] == pytest.approx([r["score"] for r in per_cycle[::-1]],
+                                                                abs=1e-5)
     per_file = [r for r in rows if r["file"] == str(bare / audio.name)]
     assert len(per_file) == 1 and per_file[0]["unit"] == str(bare / audio.name)
     assert {r["decision"] for r in rows} <= set(names)

@@ -171,3 +171,27 @@ def test_a_killed_pull_leaves_no_damaged_file_and_pulling_again_completes(shared
         sh("dvc", "pull", "--with-deps", *TARGETS, cwd=clone)
     assert "in sync" in sh("dvc", "status", "-c", "--with-deps", *TARGETS, cwd=clone).stdout
     assert "Running stage" not in sh("dvc", "repro", *TARGETS, cwd=clone).stdout
+
+
+@pytest.mark.parametrize("stage", ["code", "download@hls-cmds", "features@hls-cmds",
+                                   "split@hls-cmds", "train@hls_ae", "calibrate@hls_ae",
+                                   "evaluate@hls_ae"])
+def test_a_stage_killed_mid_write_is_undone_by_dvc_checkout(shared, tmp_path, stage):
+    """README "What the pipeline guarantees on bad input": `dvc repro` and its stage are
+    killed as the stage moves its first finished output into place; the README's two
+    commands (`dvc checkout`, and `git restore` for what git tracks and DVC does not
+    cache) bring back every output, and git and DVC find the workspace as committed."""
+    first, _, store, _ = shared
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", str(first), str(clone), cwd=tmp_path)
+    sh("dvc", "remote", "modify", "--local", "store", "url", str(store), cwd=clone)
+    sh("dvc", "pull", "-q", "--with-deps", *TARGETS, cwd=clone)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests" / "killer")}
+    run = subprocess.run(["dvc", "repro", "-f", "-s", stage], cwd=clone, env=env,
+                         capture_output=True, text=True, start_new_session=True, check=False)
+    assert run.returncode == -9, run.stdout + run.stderr  # killed, not finished
+    assert list(clone.rglob(".pipeline-tmp-*")), "killed before any output was written"
+    sh("dvc", "checkout", "--with-deps", *TARGETS, cwd=clone)  # the stages this project built
+    sh("git", "restore", "data/code", "metrics", "reports", cwd=clone)
+    assert sh("git", "status", "--porcelain", cwd=clone).stdout == ""
+    assert "up to date" in sh("dvc", "status", "--with-deps", *TARGETS, cwd=clone).stdout

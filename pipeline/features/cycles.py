@@ -7,7 +7,7 @@ short, cropped when long) so every cycle gives a spectrogram of the same shape.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,12 +15,17 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from pipeline.audio import read_audio
+from pipeline.audio import read_audio, read_audio_info, stream_audio
 from pipeline.features.parallel import map_in_chunks
 from pipeline.features.spectral import Backend, MelSettings, log_mel
 from pipeline.progress import bar as progress_bar
 
 PadMode = Literal["repeat", "zeros"]
+# Predict reads a recording in blocks of this many samples (1.5 s at 44.1 kHz) ...
+STREAM_BLOCK = 65_536
+# ... and holds the resampled audio from one batch's first cycle start on: at most this span
+# of starts (10 MB at 4 kHz), which keeps every ICBHI recording (at most 90 s) in one batch.
+BATCH_SPAN_S = 600.0
 # Named rather than left to librosa's default, which may change between releases.
 RESAMPLE_TYPE = "soxr_hq"
 
@@ -66,6 +71,26 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
     resampled = librosa.resample(y=y, orig_sr=orig_sr, target_sr=target_sr, res_type=RESAMPLE_TYPE)
     return resampled.astype(np.float32, copy=False)
+
+
+def resample_stream(blocks: Iterable[np.ndarray], orig_sr: int, target_sr: int,
+                    total: int) -> Iterator[np.ndarray]:
+    """``resample`` of the ``total`` samples that ``blocks`` hold, block by block: the same
+    samples (soxr's stream gives its one-shot output, and the end is zero-padded to the
+    length librosa gives), with memory flat in the length."""
+    if orig_sr == target_sr:
+        yield from blocks
+        return
+    import soxr
+
+    stream = soxr.ResampleStream(orig_sr, target_sr, 1, dtype="float32", quality=RESAMPLE_TYPE)
+    left = int(np.ceil(total * (float(target_sr) / orig_sr)))  # the length librosa.resample gives
+    for block in blocks:
+        out = stream.resample_chunk(block)[:left]
+        left -= len(out)
+        yield out
+    out = stream.resample_chunk(np.zeros(0, np.float32), last=True)[:left]
+    yield np.pad(out, (0, left - len(out)))
 
 
 def fix_length(y: np.ndarray, n_samples: int, mode: PadMode = "repeat") -> np.ndarray:
@@ -141,3 +166,46 @@ def cycle_log_mels(cycles: pd.DataFrame, folder: str | Path, *, target_sr: int, 
                                                  pad_mode=pad_mode, mel=mel, backend=backend):
         features[positions] = chunk
     return features
+
+
+def _start_ordered_batches(first: np.ndarray, size: int, span: int) -> Iterator[np.ndarray]:
+    """Positions in start order, cut into batches of at most ``size`` whose starts lie within
+    ``span`` samples of each other."""
+    batch: list[int] = []
+    for position in np.argsort(first, kind="stable"):
+        if batch and (len(batch) == size or first[position] - first[batch[0]] > span):
+            yield np.array(batch)
+            batch = []
+        batch.append(int(position))
+    if batch:
+        yield np.array(batch)
+
+
+def recording_cycle_log_mels(path: str | Path, cycles: pd.DataFrame, cfg: CycleFeatures, *,
+                             batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(positions, log-mels)`` of one recording's cycles (rows of ``cycles``: start, end),
+    cut as ``cycle_log_mels`` cuts them, in batches of at most ``batch`` cycles taken in start
+    order. The file is read and resampled block by block and only the audio from the
+    batch's first start on is held, so memory stays flat in the recording's length; every
+    sample is read, so a bad one anywhere fails the iteration."""
+    info = read_audio_info(path)
+    chunks = resample_stream(stream_audio(path, blocksize=STREAM_BLOCK), info.samplerate,
+                             cfg.sample_rate, info.frames)
+    rate, n_samples = cfg.sample_rate, round(cfg.cycle_s * cfg.sample_rate)
+    first = np.array([round(start * rate) for start in cycles["start"]], dtype=np.int64)
+    # the cycle's samples that fix_length keeps: from its start, at most n_samples
+    last = np.minimum([round(end * rate) for end in cycles["end"]], first + n_samples)
+    held, held_from = np.zeros(0, np.float32), 0  # the audio's samples [held_from, +len(held))
+    for positions in _start_ordered_batches(first, batch, round(BATCH_SPAN_S * rate)):
+        while True:
+            drop = min(first[positions[0]] - held_from, len(held))  # what no batch needs again
+            held, held_from = held[drop:], held_from + drop
+            chunk = None if held_from + len(held) >= last[positions].max() else next(chunks, None)
+            if chunk is None:  # enough held, or the file ended: cycles past it are cut short
+                break
+            held = np.concatenate([held, chunk])
+        cut = np.stack([fix_length(held[first[k] - held_from:last[k] - held_from], n_samples,
+                                   cfg.pad_mode) for k in positions])
+        yield positions, log_mel(cut, cfg.mel, cfg.backend)[:, None]
+    for _ in chunks:  # the rest of the file is read for its checks
+        pass

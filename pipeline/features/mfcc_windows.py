@@ -8,14 +8,19 @@ keeps every frame (``pooling: flatten``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from pipeline.audio import read_audio
+from pipeline.audio import read_audio, stream_audio
 from pipeline.features.spectral import Backend, MelSettings, mfcc
+
+
+# Windows featurised at once by predict (about 3 MB of 4 kHz audio for 3 s windows)
+WINDOWS_PER_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,16 @@ def recording_windows(path: str | Path, cfg: MFCCWindows) -> np.ndarray:
     return frame_windows(y, cfg.window_samples, cfg.hop_samples)
 
 
-def recording_features(path: str | Path, cfg: MFCCWindows) -> np.ndarray:
-    """One recording's window features (what ``pipeline predict`` scores)."""
-    return window_features(recording_windows(path, cfg), cfg)
+def recording_feature_blocks(path: str | Path, cfg: MFCCWindows,
+                             windows_per_block: int = WINDOWS_PER_BLOCK) -> Iterator[np.ndarray]:
+    """One recording's window features (what ``pipeline predict`` scores), ``windows_per_block``
+    windows at a time: ``window_features(recording_windows(...))`` in parts, read block by
+    block, so that memory stays flat in the recording's length."""
+    overlap = max(cfg.window_samples - cfg.hop_samples, 0)  # the samples that windows share
+    blocks = stream_audio(path, blocksize=windows_per_block * cfg.hop_samples + overlap,
+                          overlap=overlap, expected_sr=cfg.sample_rate, min_seconds=cfg.window_s)
+    # block i starts at window i * windows_per_block: each window lies in exactly one block
+    for block in blocks:
+        windows = frame_windows(block, cfg.window_samples, cfg.hop_samples)
+        if len(windows):
+            yield window_features(windows, cfg)

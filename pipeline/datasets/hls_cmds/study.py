@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.datasets.hls_cmds import WINDOWS
-from pipeline.features.mfcc_windows import MFCCWindows, recording_features
+from pipeline.features.mfcc_windows import MFCCWindows, recording_feature_blocks
 from pipeline.studies import Samples, Study, partition_column
 
 
@@ -33,9 +33,14 @@ def load(study: Study, splits: list[str], params: dict) -> dict[str, Samples]:
 
 
 def featurize_file(path: Path, settings: dict) -> tuple[list[dict], Iterator[Samples]]:
-    x = recording_features(path, MFCCWindows(**settings))
-    meta = pd.DataFrame({"unit": str(path), "window": np.arange(len(x))})
-    return [], iter([Samples(x=x, y=np.zeros(len(x), np.int64), meta=meta)])
+    def batches() -> Iterator[Samples]:
+        first = 0  # the block's first window
+        for x in recording_feature_blocks(path, MFCCWindows(**settings)):
+            meta = pd.DataFrame({"unit": str(path), "window": np.arange(first, first + len(x))})
+            first += len(x)
+            yield Samples(x=x, y=np.zeros(len(x), np.int64), meta=meta)
+
+    return [], batches()
 
 
 STUDIES = {

@@ -16,7 +16,7 @@ from pipeline.audio import read_audio_info
 from pipeline.datasets.icbhi.adapter import LABEL4, drop_reason, parse_annotations
 from pipeline.datasets.icbhi.prepare import CYCLE_INDEX, CYCLES
 from pipeline.errors import PipelineError
-from pipeline.features.cycles import CycleFeatures, cycle_log_mels
+from pipeline.features.cycles import CycleFeatures, recording_cycle_log_mels
 from pipeline.grouping import hold_out_groups
 from pipeline.params import lookup
 from pipeline.studies import Samples, Study, indexed_array, partition_column
@@ -101,14 +101,12 @@ def _featurize_icbhi(path: Path, settings: dict) -> tuple[list[dict], Iterator[S
                                 "segment (or put an annotation file beside it)", path)
         cycles = pd.DataFrame({"start": starts, "end": starts + cfg.cycle_s, "unit": str(path)})
         meta_columns = ["unit"]  # the segments make one unit: the file
-    table = cycles.assign(audio_path=path.name, sample_rate=info.samplerate)
 
     def batches() -> Iterator[Samples]:
-        for first in range(0, len(table), PREDICT_BATCH):
-            part = table.iloc[first:first + PREDICT_BATCH].reset_index(drop=True)
-            x = cycle_log_mels(part, path.parent, target_sr=cfg.sample_rate, cycle_s=cfg.cycle_s,
-                               pad_mode=cfg.pad_mode, mel=cfg.mel, backend=cfg.backend)
-            yield Samples(x=x, y=np.zeros(len(x), np.int64), meta=part[meta_columns])
+        for positions, x in recording_cycle_log_mels(path, cycles, cfg, batch=PREDICT_BATCH):
+            meta = cycles.iloc[positions][meta_columns].reset_index(drop=True)
+            # taken in start order; ``position`` puts the units back in the file's order
+            yield Samples(x=x, y=np.zeros(len(x), np.int64), meta=meta.assign(position=positions))
 
     return skipped, batches()
 
