@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
-from scipy.stats import norm
+from scipy.stats import norm, rankdata
 
 from pipeline import paths, plots
 from pipeline.errors import PipelineError
@@ -185,21 +185,6 @@ def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, metrics: tuple[Metric, ..
     return out
 
 
-def _midranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, tied values sharing the mean of their ranks."""
-    order = np.argsort(x, kind="stable")
-    ordered = x[order]
-    ranks = np.empty(len(x))
-    i = 0
-    while i < len(x):
-        j = i
-        while j < len(x) and ordered[j] == ordered[i]:
-            j += 1
-        ranks[order[i:j]] = (i + j + 1) / 2
-        i = j
-    return ranks
-
-
 def delong_test(labels: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict:
     """DeLong, DeLong & Clarke-Pearson (1988) for two correlated AUROCs on the same units,
     with the midrank computation of Sun & Xu (2014): AUROCs, z of B - A, two-sided p."""
@@ -210,7 +195,7 @@ def delong_test(labels: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) ->
     aucs, v10, v01 = [], [], []
     for s in (np.asarray(score_a, float), np.asarray(score_b, float)):
         x, y = s[abnormal], s[~abnormal]
-        tx, ty, tz = _midranks(x), _midranks(y), _midranks(np.concatenate([x, y]))
+        tx, ty, tz = rankdata(x), rankdata(y), rankdata(np.concatenate([x, y]))
         aucs.append((tz[:m].sum() - m * (m + 1) / 2) / (m * n))
         v10.append((tz[:m] - tx) / n)  # per abnormal unit: share of normals below it
         v01.append(1 - (tz[m:] - ty) / m)  # per normal unit: share of abnormals above it

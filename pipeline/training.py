@@ -70,9 +70,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
-    if not available.get(name.split(":")[0], False):
-        raise PipelineError(f"train.device is {name}, but this torch has no "
-                            f"{name.split(':')[0].upper()}; use auto or cpu")
+    kind = name.split(":")[0]  # cuda:1 is a CUDA device
+    if not available.get(kind, False):
+        raise PipelineError(f"train.device is {name}, but this torch has no {kind.upper()}; "
+                            "use auto or cpu")
     return torch.device(name)
 
 
@@ -283,6 +284,12 @@ def save_checkpoint(path: Path, model_name: str, model_kwargs: dict, model: nn.M
         torch.save(payload, f)
 
 
+def _first_line(exc: Exception) -> str:
+    """An exception's message for one line of ours: its first line (torch's run long)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def load_checkpoint(path: Path, study: str | None = None) -> tuple[nn.Module, dict]:
     """The model in ``path`` (in eval mode) and its header, with ``scaler`` as
     ``Scaler.state()`` reads it. ``study``: the study it must hold. Any file that is not a
@@ -295,8 +302,7 @@ def load_checkpoint(path: Path, study: str | None = None) -> tuple[nn.Module, di
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PipelineError(f"not a readable checkpoint ({type(exc).__name__}: {reason[:200]}); "
+        raise PipelineError(f"not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
                             "rebuild it with `dvc repro`", path) from None
     found = payload.get("format") if isinstance(payload, dict) else None
     if found != CHECKPOINT_FORMAT:
@@ -316,8 +322,7 @@ def load_checkpoint(path: Path, study: str | None = None) -> tuple[nn.Module, di
         model = build(header["model"], **header["model_kwargs"])
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PipelineError(f"the weights do not fit model {header.get('model')!r} ({reason[:200]}): "
+        raise PipelineError(f"the weights do not fit model {header.get('model')!r} ({_first_line(exc)}): "
                             "rebuild it with `dvc repro`", path) from None
     model.eval()
     return model, {**header, "scaler": scaler}
