@@ -28,6 +28,7 @@ import typer
 from scipy.stats import norm, rankdata
 
 from pipeline import paths, plots
+from pipeline.bootstrap import percentile_interval, resample_weights, resampled_aurocs
 from pipeline.errors import PipelineError
 from pipeline.html_page import escape, grid, img, page, write_text
 from pipeline.io import write_csv
@@ -37,7 +38,6 @@ from pipeline.params import load_params, lookup
 WORKSPACE = "workspace"
 SCORES = "scores.csv"
 SCORE_COLUMNS = ["unit", "group", "label", "predicted", "score"]
-_CHUNK = 200  # bootstrap resamples weighed at once (memory: chunk x units floats)
 
 
 # ---------------------------------------------------------------- per-unit scores
@@ -107,17 +107,6 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
-def weighted_auroc(w: np.ndarray, y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """AUROC (abnormal = label != 0, ties count half) of each row of unit weights ``w``."""
-    order = np.argsort(s, kind="stable")
-    _, starts = np.unique(s[order], return_index=True)  # one bucket per distinct score
-    abnormal = (y[order] != 0).astype(float)
-    pos = np.add.reduceat(w[:, order] * abnormal, starts, axis=1)
-    neg = np.add.reduceat(w[:, order] * (1 - abnormal), starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    return _ratio((pos * (below + 0.5 * neg)).sum(axis=1), pos.sum(axis=1) * neg.sum(axis=1))
-
-
 def _sensitivity(w, y, predicted, s):
     """Share of abnormal units given their exact class (the ICBHI rule; binary: plain)."""
     abnormal = y != 0
@@ -129,7 +118,7 @@ def _specificity(w, y, predicted, s):
 
 
 LABELLED = (
-    Metric("auroc", True, lambda w, y, p, s: weighted_auroc(w, y, s)),
+    Metric("auroc", True, lambda w, y, p, s: resampled_aurocs((y != 0).astype(int), s, w)),
     Metric("sensitivity", True, _sensitivity),
     Metric("specificity", True, _specificity),
     Metric("balanced_accuracy", True,
@@ -155,34 +144,16 @@ def point(metric: Metric, frame: pd.DataFrame) -> float:
 
 
 # ---------------------------------------------------------------- paired tests
-def group_weights(groups: np.ndarray, n_boot: int, seed: int):
-    """Chunks of unit weights: each row draws as many groups as there are, with replacement;
-    a unit weighs as often as its group was drawn."""
-    codes, n_groups = pd.factorize(pd.Series(groups))[0], len(np.unique(groups))
-    rng = np.random.default_rng(seed)
-    for start in range(0, n_boot, _CHUNK):
-        size = min(_CHUNK, n_boot - start)
-        counts = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=size)
-        yield counts[:, codes].astype(float)
-
-
 def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, metrics: tuple[Metric, ...], n_boot: int,
                      seed: int, level: float = 0.95) -> dict[str, tuple[float, float]]:
     """Percentile interval of metric(B) - metric(A) per metric; ``a`` and ``b`` row-aligned."""
     groups = b["group"].fillna(b["unit"]).to_numpy(str)
     side_a, side_b = _arrays(a), _arrays(b)
     deltas = {m.name: [] for m in metrics}
-    for w in group_weights(groups, n_boot, seed):
+    for w in resample_weights(n_boot, seed, groups=groups):
         for m in metrics:
             deltas[m.name].append(m.compute(w, *side_b) - m.compute(w, *side_a))
-    tail = (1 - level) / 2 * 100
-    out = {}
-    for name, parts in deltas.items():
-        values = np.concatenate(parts)
-        values = values[np.isfinite(values)]  # resamples without one class have no AUROC
-        low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan)
-        out[name] = (float(low), float(high))
-    return out
+    return {name: percentile_interval(np.concatenate(parts), level) for name, parts in deltas.items()}
 
 
 def delong_test(labels: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict:
@@ -340,7 +311,8 @@ def config(params: dict) -> dict:
 
 
 def command(
-    a: str = typer.Argument("main", help="baseline: git revision, branch or DVC experiment"),
+    a: str = typer.Argument(None, help="baseline: git revision, branch or DVC experiment "
+                            "(default: compare.baseline)", show_default=False),
     b: str = typer.Argument(WORKSPACE, help="candidate: git revision, branch, DVC experiment "
                             "or 'workspace' (the files on disk)"),
     md: bool = typer.Option(False, "--md", help="a Markdown table, for a pull request"),
@@ -352,6 +324,7 @@ def command(
     from pipeline.studies import study_names
 
     params = load_params()
+    a = a or lookup(params, "compare.baseline")
     results = compare(a, b, study_names(params), config(params))
     render = to_json if as_json else to_markdown if md else to_text
     typer.echo(render(results, a, b), nl=False)

@@ -14,6 +14,8 @@ from sklearn.metrics import (
     average_precision_score, precision_recall_curve, roc_auc_score, roc_curve,
 )
 
+from pipeline.bootstrap import percentile_interval, resample_weights, resampled_aurocs
+
 log = logging.getLogger(__name__)
 PAUC_MAX_FPR = 0.1
 
@@ -75,66 +77,6 @@ def error_separation(y_true: np.ndarray, scores: np.ndarray) -> dict:
     }
 
 
-BOOT_BLOCK = 100  # resamples per array operation: bounds memory at 100 x n weights (fixed: same bytes)
-
-
-def resampled_aurocs(y_true: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """AUROC of each resample: row ``b`` of ``weights`` (B, n) counts how often each unit is drawn.
-
-    The scores are ranked once; a resample's Mann-Whitney count is then read from cumulative
-    weights of the negatives below (ties count half) each positive, for all rows at once.
-    NaN where a resample holds a single class.
-    """
-    order = np.argsort(scores, kind="stable")
-    ranked, positive = scores[order], y_true[order] == 1
-    negatives = ranked[~positive]
-    w = np.asarray(weights, dtype=float)[:, order]
-    w_pos, w_neg = w[:, positive], w[:, ~positive]
-    cum = np.concatenate([np.zeros((len(w), 1)), np.cumsum(w_neg, axis=1)], axis=1)
-    below = np.searchsorted(negatives, ranked[positive], side="left")
-    up_to = np.searchsorted(negatives, ranked[positive], side="right")
-    beaten = cum[:, below] + 0.5 * (cum[:, up_to] - cum[:, below])  # (B, n_pos)
-    pairs = w_pos.sum(axis=1) * w_neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(pairs > 0, (w_pos * beaten).sum(axis=1) / pairs, np.nan)
-
-
-def draw_counts(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
-    """(draws, n): how often each of ``n`` items is drawn in each resample of size ``n``."""
-    picks = rng.integers(0, n, size=(draws, n)) + n * np.arange(draws)[:, None]
-    return np.bincount(picks.ravel(), minlength=draws * n).reshape(draws, n)
-
-
-def _resample_weights(y_true: np.ndarray, n_boot: int, seed: int, groups: np.ndarray | None):
-    """Blocks of (draws, n) resample counts: stratified (positives and negatives drawn
-    separately) without ``groups``; with ``groups``, whole groups drawn with replacement."""
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
-    if groups is not None:
-        codes, names = pd.factorize(pd.Series(np.asarray(groups)), sort=True)
-    for start in range(0, n_boot, BOOT_BLOCK):
-        draws = min(BOOT_BLOCK, n_boot - start)
-        if groups is None:
-            weights = np.zeros((draws, len(y_true)))
-            weights[:, pos] = draw_counts(rng, len(pos), draws)
-            weights[:, neg] = draw_counts(rng, len(neg), draws)
-        else:
-            weights = draw_counts(rng, len(names), draws)[:, codes]
-        yield weights
-
-
-def _percentile_interval(values: np.ndarray, level: float, what: str) -> tuple[float, float]:
-    undefined = int(np.isnan(values).sum())
-    if undefined == len(values):
-        return float("nan"), float("nan")
-    if undefined:
-        log.warning("%s: %d of %d resamples left it undefined (one class only): skipped",
-                    what, undefined, len(values))
-    tail = (1 - level) / 2 * 100
-    low, high = np.nanpercentile(values, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def bootstrap_auroc_ci(y_true: np.ndarray, scores: np.ndarray, n_boot: int = 2000,
                        seed: int = 0, level: float = 0.95,
                        groups: np.ndarray | None = None) -> tuple[float, float]:
@@ -164,13 +106,13 @@ def bootstrap_intervals(y_true: np.ndarray, scores: np.ndarray, hits: np.ndarray
         hits = np.asarray(hits, dtype=float)
         right = {"sensitivity": hits * (y_true == 1), "specificity": hits * (y_true == 0)}
         among = {"sensitivity": (y_true == 1).astype(float), "specificity": (y_true == 0).astype(float)}
-    for weights in _resample_weights(y_true, n_boot, seed, groups):
+    for weights in resample_weights(n_boot, seed, groups=groups, labels=y_true):
         values["auroc"].append(resampled_aurocs(y_true, scores, weights))
         if hits is not None:
             for name in right:
                 with np.errstate(invalid="ignore", divide="ignore"):
                     values[name].append(weights @ right[name] / (weights @ among[name]))
-    return {name: _percentile_interval(np.concatenate(v), level, name)
+    return {name: percentile_interval(np.concatenate(v), level, name)
             for name, v in values.items() if v}
 
 

@@ -74,16 +74,6 @@ def test_delong_of_identical_scores_is_no_difference():
         "auroc_a": pytest.approx(8 / 9), "auroc_b": pytest.approx(8 / 9), "z": 0.0, "p": 1.0}
 
 
-# ---------------------------------------------------------------- weighted metrics
-def test_weighted_auroc_matches_sklearn_with_sample_weights():
-    rng = np.random.default_rng(1)
-    y, s = rng.integers(0, 2, 60), np.round(rng.normal(size=60), 1)
-    w = rng.integers(0, 4, size=(3, 60)).astype(float)
-    got = compare.weighted_auroc(w, y, s)
-    for row, weights in zip(got, w, strict=True):
-        assert row == pytest.approx(roc_auc_score(y, s, sample_weight=weights))
-
-
 # ---------------------------------------------------------------- paired bootstrap
 def test_identical_sides_change_nothing():
     rng = np.random.default_rng(2)
@@ -204,6 +194,15 @@ def test_compare_cli_reads_both_sides_through_git(repo):
     as_json = json.loads(CliRunner().invoke(app, ["compare", "weak-exp", "main", "--json"]).output)
     sines = next(s for s in as_json["studies"] if s["study"] == "sines_ae")
     assert sines["paired"] and all(r["change"] == 0 for r in sines["rows"])  # same commit
+
+
+def test_compare_baseline_is_the_default_a(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["compare"]["baseline"] = "weak-exp"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(app, ["compare", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["a"] == "weak-exp"
 
 
 def test_compare_html_is_offline_with_roc_overlays(repo):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,24 @@ def test_report_is_offline_and_lists_the_study(project):
     for heading in ("## Data", "## Split", "## Model", "## Calibrated threshold",
                     "## Test metrics", "## Known limitations"):
         assert heading in card
+
+
+def test_the_report_is_the_same_on_any_branch(project, monkeypatch):
+    """No hidden input: on a branch other than compare.baseline, with the baseline's scores
+    in git, the report is still written from what its stage declares alone."""
+    monkeypatch.chdir(project)
+    before = {name: (project / "reports" / name).read_bytes() for name in ("index.html", "summary.md")}
+    git = {"cwd": project, "check": True, "capture_output": True}
+    subprocess.run(["git", "init", "-q", "-b", "main"], **git)
+    try:
+        subprocess.run(["git", "add", "metrics"], **git)
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm",
+                        "base"], **git)
+        subprocess.run(["git", "checkout", "-qb", "feature"], **git)
+        _invoke("report")
+        assert {name: (project / "reports" / name).read_bytes() for name in before} == before
+    finally:
+        shutil.rmtree(project / ".git")  # the module's other tests use a plain folder
 
 
 def test_predict_scores_good_files_and_names_bad_ones(project, monkeypatch):

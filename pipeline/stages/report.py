@@ -5,27 +5,25 @@ scripts, no links out). It opens with one summary table (each study's headline m
 its interval, the goal and the data counts), then per dataset its studies, figures
 first, with the split audit and the params collapsed and shown once per dataset.
 ``reports/summary.md`` is the summary to paste into a pull request and
-``reports/model_cards/<study>.md`` describes each trained model. On a branch other than
-``compare.baseline`` both pages add ``pipeline compare <baseline> workspace`` (the
-table, and in the page A-over-B ROC overlays). Studies come from the registry; a new
-study appears here with no new report code.
+``reports/model_cards/<study>.md`` describes each trained model. The pages depend only on
+what the stage declares: a comparison with another branch is ``pipeline compare --html``
+(not a DVC output). Studies come from the registry; a new study appears here with no new
+report code.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from pipeline import compare, paths
+from pipeline import paths
 from pipeline.datasets import dataset_package
-from pipeline.errors import PipelineError
 from pipeline.html_page import collapsed, escape, figure_html, fmt, grid, kv_table, page, write_text
 from pipeline.io import read_json
-from pipeline.params import dataset_entry, dataset_settings, load_params, lookup
+from pipeline.params import dataset_entry, dataset_settings, load_params
 from pipeline.datasets.icbhi.study import SEMI_STUDY
 from pipeline.studies import Study, get_study, study_names
 from pipeline.study_notes import notes
@@ -124,12 +122,10 @@ SUMMARY_HEADER = ["study", "headline metric", "value", "95% interval", "goal", "
 
 
 # ---------------------------------------------------------------- markdown
-def summary_markdown(entries: list[dict], comparison: str = "", semi: dict | None = None) -> str:
+def summary_markdown(entries: list[dict], semi: dict | None = None) -> str:
     lines = ["# Headline test metrics", "", "| " + " | ".join(SUMMARY_HEADER) + " |",
              "|" + "---|" * len(SUMMARY_HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in summary_rows(entries)]
-    if comparison:
-        lines += ["", "## Against the baseline", "", comparison.rstrip()]
     for e in entries:
         lines += ["", f"**{e['study'].name}**: {e['notes'].title}", "",
                   "| metric | value |", "|---|---|"]
@@ -264,7 +260,7 @@ def semi_markdown(semi: dict) -> list[str]:
     return lines + [""] + semi_gap_lines(semi)
 
 
-def index_html(entries: list[dict], comparison: str = "", semi: dict | None = None) -> str:
+def index_html(entries: list[dict], semi: dict | None = None) -> str:
     by_dataset: dict[str, list[dict]] = {}
     for e in entries:
         by_dataset.setdefault(e["study"].dataset, []).append(e)
@@ -278,39 +274,16 @@ def index_html(entries: list[dict], comparison: str = "", semi: dict | None = No
     body = "".join(dataset_html(name, part) for name, part in by_dataset.items())
     if semi is not None:
         body += semi_html(semi)
-    return page("Studies report", summary + comparison + body)
-
-
-def _branch_comparison(params: dict) -> tuple[str, str]:
-    """Markdown and HTML of ``compare <baseline> workspace`` when on another branch, else ""."""
-    head = subprocess.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True,
-                          text=True, check=False).stdout.strip()
-    if not head or head == "HEAD":  # not in a git repository, or a detached HEAD
-        return "", ""
-    baseline = lookup(params, "compare.baseline")
-    if head == baseline:
-        return "", ""
-    try:
-        compare.resolve(baseline)
-    except PipelineError:
-        log.info("report: no %r to compare with", baseline)
-        return "", ""
-    log.info("report: comparing with %s", baseline)
-    studies = study_names(params)
-    results = compare.compare(baseline, compare.WORKSPACE, studies, compare.config(params))
-    pairs = compare.roc_pairs(baseline, compare.WORKSPACE, studies)
-    return (compare.to_markdown(results, baseline, compare.WORKSPACE),
-            compare.comparison_html(results, pairs, baseline, compare.WORKSPACE))
+    return page("Studies report", summary + body)
 
 
 def report(params: dict) -> list[dict]:
     entries = [e for name in study_names(params)
                if (e := collect(get_study(name, params=params), params)) is not None]
-    markdown, comparison = _branch_comparison(params)
     semi_path = paths.headline_metrics(SEMI_STUDY)
     semi = read_json(semi_path) if semi_path.is_file() else None
-    write_text(paths.REPORTS / "index.html", index_html(entries, comparison, semi))
-    write_text(paths.REPORTS / "summary.md", summary_markdown(entries, markdown, semi))
+    write_text(paths.REPORTS / "index.html", index_html(entries, semi))
+    write_text(paths.REPORTS / "summary.md", summary_markdown(entries, semi))
     for e in entries:
         write_text(paths.REPORTS / "model_cards" / f"{e['study'].name}.md", model_card(e))
     return entries

@@ -24,7 +24,7 @@ from pipeline.calibration import read_calibration
 from pipeline import paths, plots
 from pipeline.errors import PipelineError
 from pipeline.io import write_csv, write_json
-from pipeline.metrics import draw_counts, resampled_aurocs
+from pipeline.bootstrap import percentile_interval, resample_weights, resampled_aurocs
 from pipeline.params import load_params, lookup
 from pipeline.datasets.icbhi.study import SEMI_STUDY
 from pipeline.studies import get_study
@@ -57,18 +57,14 @@ def cluster_bootstrap(frame: pd.DataFrame, threshold: float, n_boot: int, seed: 
     labels = frame["label"].to_numpy() != 0
     scores = frame["score"].to_numpy(dtype=float)
     flagged = scores > threshold
-    codes, patients = pd.factorize(frame["patient"], sort=True)
-    weights = draw_counts(np.random.default_rng(seed), len(patients), n_boot)[:, codes]
+    weights = np.concatenate(list(resample_weights(n_boot, seed, groups=frame["patient"])))
     draws = _statistics(labels, scores, flagged, weights)
     point = _statistics(labels, scores, flagged, np.ones((1, len(frame))))
-    tail = (1 - CI_LEVEL) / 2 * 100
     result: dict[str, float] = {}
     for key, values in draws.items():
         result[key] = float(point[key][0])
-        values = values[np.isfinite(values)]
-        low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan)
-        result[f"{key}_ci_low"], result[f"{key}_ci_high"] = float(low), float(high)
-    result["n_test"], result["n_test_patients"] = len(frame), len(patients)
+        result[f"{key}_ci_low"], result[f"{key}_ci_high"] = percentile_interval(values, CI_LEVEL)
+    result["n_test"], result["n_test_patients"] = len(frame), int(frame["patient"].nunique())
     return result
 
 
