@@ -481,8 +481,18 @@ _STUDY_SECTIONS: dict[str, Any] = {
     "model": Annotated[typing.Union[MODEL_SCHEMAS], Field(discriminator="name")],  # noqa: UP007 (over a tuple)
     "train": Train,
     "calibrate": ThresholdCalibrate | ClassifierCalibrate,
-    "evaluate": Evaluate,
+    "evaluate": Evaluate | MnistEvaluate,  # MnistEvaluate: an unthresholded study's
 }
+
+
+def _holds(role: str, key: str) -> bool:
+    """Whether the schema's own section at dotted ``key`` is of a kind ``role`` accepts."""
+    models: list[type[BaseModel]] = [ParamsFile]
+    for part in key.split("."):
+        models = [m for parent in models if part in parent.model_fields
+                  for m in _section_models(parent.model_fields[part].annotation)]
+    accepted = tuple(_section_models(_STUDY_SECTIONS[role]))
+    return bool(models) and all(issubclass(m, accepted) for m in models)
 
 
 # ---------------------------------------------------------------- the whole file
@@ -539,6 +549,9 @@ class ParamsFile(Section):
                         except ValidationError as exc:
                             problems += [f"{key}.{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                          for e in exc.errors()]
+                    elif not _holds(role, key):  # validated as its own kind: is it this role's?
+                        problems.append(f"studies.{group}.{name}.{role}: {key} holds no {role} "
+                                        "settings (it is another kind of section)")
         for section in self.model_extra or {}:
             if section not in pointed:
                 near = difflib.get_close_matches(section, [*type(self).model_fields, *pointed], n=1,
