@@ -201,19 +201,22 @@ class HLSSplit(Section):
     scheme: Literal["kfold", "holdout"] = "kfold"
     folds: FoldList = [1, 2, 3, 4, 5]
     val_fraction: Fraction = 0.2  # kfold: validation share of the training side, whole groups
-    fractions: Annotated[list[Fraction], Field(min_length=3, max_length=3)]  # holdout: train/val/test
+    # holdout: train/val/test shares (under kfold they mean nothing, so they may be left out)
+    fractions: Annotated[list[Fraction], Field(min_length=3, max_length=3)] | None = None
     group_by: list[Literal["sha256", "family"]] = ["sha256", "family"]
     seed: Seed
 
     @model_validator(mode="after")
     def _folds_fit_scheme(self) -> HLSSplit:
         _check_folds(self.scheme, self.folds)
+        if self.scheme == "holdout" and self.fractions is None:
+            raise ValueError("fractions (train/val/test shares) are required by the holdout scheme")
         return self
 
     @field_validator("fractions")
     @classmethod
-    def _sum_to_one(cls, value: list[float]) -> list[float]:
-        if not math.isclose(sum(value), 1.0, abs_tol=1e-6):
+    def _sum_to_one(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and not math.isclose(sum(value), 1.0, abs_tol=1e-6):
             raise ValueError(f"train/val/test shares must sum to 1, they sum to {sum(value):g}")
         return value
 

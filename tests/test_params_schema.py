@@ -198,3 +198,16 @@ def test_unknown_study_is_one_clear_error(tmp_path, monkeypatch, command):
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 1, result.output
     assert "unknown study 'no" in result.output and "Traceback" not in result.output
+
+
+def test_keys_that_mean_nothing_under_the_scheme_are_not_required(tmp_path):
+    """split.fractions are the holdout scheme's shares: kfold needs none, holdout does."""
+    params = copy.deepcopy(REAL)
+    del params["split"]["fractions"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    assert "fractions" not in load_params(path)["split"]
+    params["split"].update(scheme="holdout", folds=[1])
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(PipelineError, match="fractions .* are required by the holdout scheme"):
+        load_params(path)
