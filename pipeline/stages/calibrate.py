@@ -14,10 +14,10 @@ from pipeline.params import load_params
 from pipeline.studies import get_study
 
 
-def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
+def command(name: str = typer.Argument(..., metavar="study", help="study name, e.g. hls_ae")) -> None:
     """Calibrate STUDY's decision threshold on its validation scores."""
     params = load_params()
-    spec = get_study(study, params=params)
-    val_scores = pd.read_parquet(paths.SCORES / study / "val.parquet")
-    cfg = spec.params(params, "calibrate")
-    write_json(spec.model_dir / "threshold.json", calibrate(val_scores, cfg), digits=None)
+    study = get_study(name, params=params)
+    val_scores = pd.read_parquet(paths.SCORES / name / "val.parquet")
+    cfg = study.params(params, "calibrate")
+    write_json(study.model_dir / "threshold.json", calibrate(val_scores, cfg), digits=None)

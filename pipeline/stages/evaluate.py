@@ -109,13 +109,13 @@ def breakdown(y: np.ndarray, predicted: np.ndarray, groups: pd.Series) -> dict:
     return {row.pop("group"): row for row in table.to_dict(orient="records")}
 
 
-def with_evaluation(spec: Study, params: dict, metrics: dict | None = None) -> dict:
+def with_evaluation(study: Study, params: dict, metrics: dict | None = None) -> dict:
     """``metrics`` with the study's own evaluation hook merged in (it also writes its figures)."""
     merged = dict(metrics or {})
-    if spec.evaluation is None:
+    if study.evaluation is None:
         return merged
-    hook = getattr(evaluations, spec.evaluation)
-    for key, value in hook(spec, params, paths.figures(spec.name)).items():
+    hook = getattr(evaluations, study.evaluation)
+    for key, value in hook(study, params, paths.figures(study.name)).items():
         both = isinstance(value, dict) and isinstance(merged.get(key), dict)
         merged[key] = {**merged[key], **value} if both else value
     return merged
@@ -141,37 +141,37 @@ class TestScores:
     folds: list[dict] = field(default_factory=list)  # cross-validation: each fold's own figures
 
 
-def single_model(spec: Study, params: dict) -> TestScores:
+def single_model(study: Study, params: dict) -> TestScores:
     """The study's model scores its test split; its calibrated threshold decides (one fold)."""
-    calibration = read_calibration(spec.model_dir / "threshold.json")
-    objective = spec.make_objective()
-    samples, classes, counts = score_test(spec, params, objective)
+    calibration = read_calibration(study.model_dir / "threshold.json")
+    objective = study.make_objective()
+    samples, classes, counts = score_test(study, params, objective)
     units = aggregate_units(samples, calibration["aggregate"])
     return TestScores(samples, units, objective, calibration, classes, counts, objective.score_name,
                       folds=[fold_summary(1, objective, calibration, units)])
 
 
-def out_of_fold(spec: Study, params: dict) -> TestScores:
+def out_of_fold(study: Study, params: dict) -> TestScores:
     """Every fold's test scores, each fold calibrated on its own validation scores, pooled
     as margins to the fold's threshold (``pipeline/cross_validation.py``)."""
     scores: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
     classes: set[tuple[str, ...]] = set()
-    for k in fold_numbers(spec.dataset):
-        fold = spec.fold(k)
+    for k in fold_numbers(study.dataset):
+        fold = study.fold(k)
         found = [paths.SCORES / fold.name / f"{split}.parquet" for split in ("val", "test")]
         for path in [*found, fold.model_dir / "model.pt"]:
             if not path.is_file():
                 raise PipelineError(f"fold {k} has not been trained (run `pipeline train "
-                                    f"{spec.name}`, or `dvc repro`)", path)
+                                    f"{study.name}`, or `dvc repro`)", path)
         scores[k] = (pd.read_parquet(found[0]), pd.read_parquet(found[1]))
         classes.add(tuple(load_checkpoint(fold.model_dir / "model.pt", fold.name)[1]["classes"]))
     if len(classes) != 1:
         raise PipelineError(f"the folds were trained for different classes {sorted(classes)} "
-                            "(re-run `dvc repro`)", spec.fold_dir(paths.MODELS))
-    objective = spec.make_objective()
-    pooled = pool(scores, spec.params(params, "calibrate"), objective)
-    log.info("%s: %d folds pooled, %d test %s scored out of fold", spec.name, len(scores),
-             len(pooled.units), plural(spec.unit))
+                            "(re-run `dvc repro`)", study.fold_dir(paths.MODELS))
+    objective = study.make_objective()
+    pooled = pool(scores, study.params(params, "calibrate"), objective)
+    log.info("%s: %d folds pooled, %d test %s scored out of fold", study.name, len(scores),
+             len(pooled.units), plural(study.unit))
     counts = {"test": {"units": len(pooled.units), "samples": len(pooled.samples),
                        **{f"label_{int(k)}": int(v) for k, v in
                           pooled.units["label"].value_counts().sort_index().items()}}}
@@ -182,30 +182,30 @@ def out_of_fold(spec: Study, params: dict) -> TestScores:
                       folds=pooled.folds)
 
 
-def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) -> None:
+def command(name: str = typer.Argument(..., metavar="study", help="study name, e.g. hls_ae")) -> None:
     """Evaluate STUDY on its test set: metrics, DVC plot data and figures."""
     started = time.monotonic()
     params = load_params()
-    spec = get_study(study, params=params)
-    if not spec.thresholded:
-        write_metrics(spec, with_evaluation(spec, params, {"data": data_counts(
-            spec.samples(["train", "val", "test"], params))}))
-        log.info("%s: evaluated in %.0f s", study, time.monotonic() - started)
+    study = get_study(name, params=params)
+    if not study.thresholded:
+        write_metrics(study, with_evaluation(study, params, {"data": data_counts(
+            study.samples(["train", "val", "test"], params))}))
+        log.info("%s: evaluated in %.0f s", name, time.monotonic() - started)
         return
-    scored = out_of_fold(spec, params) if spec.cross_validated else single_model(spec, params)
+    scored = out_of_fold(study, params) if study.cross_validated else single_model(study, params)
     samples, units, calibration, classes = scored.samples, scored.units, scored.calibration, scored.classes
-    cfg = spec.params(params, "evaluate")
-    log.info("%s: metrics, with %d-resample intervals", study, cfg["bootstrap"])
+    cfg = study.params(params, "evaluate")
+    log.info("%s: metrics, with %d-resample intervals", name, cfg["bootstrap"])
     metrics, by_type = scored.objective.assess(units, samples, calibration, cfg, classes,
-                                               spec.type_columns, spec.bootstrap_group)
+                                               study.type_columns, study.bootstrap_group)
     metrics.update(scored.extra, data=scored.counts)
     y, predicted = units["label"].to_numpy().astype(int), scored.objective.decide(units, calibration)
     abnormal = units.assign(label=(y != 0).astype(int))
-    plot_dir, figure_dir = paths.METRICS / study, paths.figures(study)
+    plot_dir, figure_dir = paths.METRICS / name, paths.figures(name)
     roc = roc_table(abnormal["label"], abnormal["score"])
-    write_parquet(paths.SCORES / study / "test.parquet", samples)
-    write_unit_scores(study, units.assign(
-        predicted=predicted, group=units[spec.bootstrap_group] if spec.bootstrap_group else pd.NA))
+    write_parquet(paths.SCORES / name / "test.parquet", samples)
+    write_unit_scores(name, units.assign(
+        predicted=predicted, group=units[study.bootstrap_group] if study.bootstrap_group else pd.NA))
     write_json(plot_dir / "roc.json", {"roc": roc.to_dict(orient="records")})
     pr = pr_table(abnormal["label"], abnormal["score"])
     write_json(plot_dir / "pr.json", {"pr": pr.to_dict(orient="records")})
@@ -213,20 +213,20 @@ def command(study: str = typer.Argument(..., help="study name, e.g. hls_ae")) ->
     write_json(plot_dir / "folds.json", {str(f.pop("fold")): f for f in map(dict, scored.folds)})
     names = np.asarray(classes, dtype=object)
     write_csv(plot_dir / "confusion.csv", pd.DataFrame({
-        spec.unit: units["unit"], "actual": names[y], "predicted": names[predicted],
+        study.unit: units["unit"], "actual": names[y], "predicted": names[predicted],
     }))
     write_json(plot_dir / "classification_report.json", classification_report(
         y, predicted, labels=list(range(len(classes))), target_names=list(classes),
         output_dict=True, zero_division=0,
     ))
-    if spec.group_column is not None:
+    if study.group_column is not None:
         write_json(plot_dir / "by_group.json",
-                   breakdown(y, predicted, units[spec.group_column]))
-    log.info("%s: figures -> %s", study, figure_dir)
-    title = f"{study}: test {plural(spec.unit)}" + (", out of fold" if "fold" in units else "")
+                   breakdown(y, predicted, units[study.group_column]))
+    log.info("%s: figures -> %s", name, figure_dir)
+    title = f"{name}: test {plural(study.unit)}" + (", out of fold" if "fold" in units else "")
     plots.score_histogram(abnormal, metrics["threshold"], figure_dir / "score_histogram.png", title,
                           xlabel=scored.score_name)
     plots.roc_figure(roc, metrics["test"]["auroc"], figure_dir / "roc.png", title)
     plots.confusion_matrix(y, predicted, classes, figure_dir / "confusion.png", title)
-    write_metrics(spec, with_evaluation(spec, params, metrics))
-    log.info("%s: evaluated in %.0f s", study, time.monotonic() - started)
+    write_metrics(study, with_evaluation(study, params, metrics))
+    log.info("%s: evaluated in %.0f s", name, time.monotonic() - started)
