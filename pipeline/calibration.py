@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import PipelineError
-from pipeline.scoring import AGGREGATES, aggregate_units
+from pipeline.metrics import AGGREGATES, aggregate_units
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.calibration import calibrate
-from pipeline.metrics import auroc
+from pipeline.metrics import aggregate_units, auroc
 from pipeline.objectives import Objective
-from pipeline.scoring import aggregate_units
 
 
 @dataclass

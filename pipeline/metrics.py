@@ -1,4 +1,5 @@
-"""Decision metrics from labels, scores and a threshold (abnormal = score > threshold).
+"""Scores and metrics: per-unit scores from per-sample ones, decision metrics from labels,
+scores and a threshold (abnormal = score > threshold), and classification metrics.
 
 Ranking metrics come from sklearn.metrics. ``pauc`` is sklearn's partial AUROC for
 FPR <= 0.1, McClish-standardised: 0.5 for a random ranking, 1 for a perfect one.
@@ -7,6 +8,7 @@ FPR <= 0.1, McClish-standardised: 0.5 for a random ranking, 1 for a perfect one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -150,3 +152,74 @@ def detection_by_type(frame: pd.DataFrame, type_columns: list[str], threshold: f
                 "n": len(part), "detected": detected, "rate": _ratio(detected, len(part)),
             }
     return out
+
+
+# ---------------------------------------------------------------- per-unit scores
+AGGREGATES = ("mean", "median", "max")
+
+
+def aggregate_units(frame: pd.DataFrame, how: str) -> pd.DataFrame:
+    """One row per ``unit``: its aggregated ``score`` (and class probabilities), its label
+    and descriptive columns."""
+    if how not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}, got {how!r}")
+    if frame["unit"].is_unique:
+        return frame.reset_index(drop=True)
+    values = ["score"] + [c for c in frame.columns if c.startswith("prob_")]
+    described = [c for c in frame.columns if c not in values and c != "window"]
+    first = frame.groupby("unit", sort=True)[described].first().drop(columns="unit")
+    scores = frame.groupby("unit", sort=True)[values].agg(how)
+    return first.join(scores).reset_index()
+
+
+# ---------------------------------------------------------------- classification scores
+# The ICBHI 2017 challenge (Rocha et al., 2019) defines, over respiratory cycles:
+# specificity Sp = normal cycles classified normal / all normal cycles;
+# sensitivity Se = abnormal cycles classified as their exact abnormal class / all abnormal
+# cycles (so with two classes it is the plain sensitivity); score = (Se + Sp) / 2.
+
+
+def _share(hits: np.ndarray) -> float:
+    """Mean of a boolean array; NaN when it is empty (no cycles of that kind)."""
+    return float(hits.mean()) if hits.size else float("nan")
+
+
+def icbhi_score(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, normal_label: int = 0
+) -> dict[str, float]:
+    """``{sensitivity, specificity, score}``; NaN where a kind of cycle is absent."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D and alike: {y_true.shape}, {y_pred.shape}")
+    correct = y_true == y_pred
+    normal = y_true == normal_label
+    sensitivity, specificity = _share(correct[~normal]), _share(correct[normal])
+    return {
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "score": (sensitivity + specificity) / 2,
+    }
+
+
+def per_group_metrics(
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    groups: Sequence | np.ndarray,
+    normal_label: int = 0,
+) -> pd.DataFrame:
+    """One row per group (e.g. recording device): counts, accuracy and the ICBHI scores."""
+    frame = pd.DataFrame({"true": np.asarray(y_true), "pred": np.asarray(y_pred),
+                          "group": np.asarray(groups)})
+    rows = []
+    for group, part in frame.groupby("group", sort=True):
+        n_normal = int((part["true"] == normal_label).sum())
+        rows.append({
+            "group": group,
+            "n": len(part),
+            "n_normal": n_normal,
+            "n_abnormal": len(part) - n_normal,
+            "accuracy": float((part["true"] == part["pred"]).mean()),
+            **icbhi_score(part["true"].to_numpy(), part["pred"].to_numpy(), normal_label),
+        })
+    return pd.DataFrame(rows, columns=["group", "n", "n_normal", "n_abnormal", "accuracy",
+                                       "sensitivity", "specificity", "score"])

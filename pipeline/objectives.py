@@ -175,7 +175,7 @@ class Classification(Objective):
         class needed); AUROC, pAUC and AUPRC rank abnormal against normal by ``score``."""
         from sklearn.metrics import accuracy_score, f1_score
 
-        from pipeline.classification_metrics import icbhi_score
+        from pipeline.metrics import icbhi_score
 
         y, predicted = units["label"].to_numpy().astype(int), self.decide(units, calibration)
         abnormal, score = (y != 0).astype(int), units[SCORE].to_numpy(dtype=float)

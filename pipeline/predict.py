@@ -31,7 +31,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import jsonable
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
-from pipeline.scoring import aggregate_units
+from pipeline.metrics import aggregate_units
 from pipeline.studies import Study, get_study, study_names
 from pipeline.training import load_checkpoint, predict_scores
 

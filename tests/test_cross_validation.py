@@ -9,10 +9,9 @@ import pytest
 from pipeline.calibration import calibrate
 from pipeline.cross_validation import pool, spread
 from pipeline.errors import PipelineError
-from pipeline.grouping import grouped_folds
+from pipeline.splitting import UNUSED, fold_partitions, grouped_folds, partition_audit
 from pipeline.objectives import OBJECTIVES, Reconstruction
 from pipeline.stages.download import download
-from pipeline.splitting import UNUSED, fold_partitions, partition_audit
 from pipeline.datasets.hls_cmds import anomaly_folds
 
 PERCENTILE = {"method": "percentile", "percentile": 90, "aggregate": "mean"}

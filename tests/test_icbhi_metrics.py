@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pipeline.classification_metrics import icbhi_score, per_group_metrics
+from pipeline.metrics import icbhi_score, per_group_metrics
 
 # Four classes: 0 normal, 1 crackle, 2 wheeze, 3 both.
 Y_TRUE_4 = [0, 0, 0, 0, 1, 1, 1, 2, 2, 3]

@@ -23,8 +23,7 @@ from pipeline.stages import calibrate, download, evaluate, features, split, trai
 from pipeline.calibration import calibrate as calibrate_scores
 from pipeline.objectives import Classification
 from pipeline.datasets.icbhi.prepare import cycle_features, patient_split
-from pipeline.grouping import hold_out_groups
-from pipeline.splitting import audit
+from pipeline.splitting import audit, hold_out_groups
 
 FEATURES = {"sample_rate": 4000, "cycle_s": 1.0, "pad_mode": "repeat", "min_cycle_s": 0.8,
             "n_mels": 16, "n_fft": 128, "hop_length": 64, "fmin": 50.0, "fmax": None,

@@ -8,10 +8,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pipeline.metrics import (
-    binary_report, bootstrap_auroc_ci, detection_by_type, error_separation, pr_table,
-    resampled_aurocs, roc_table,
+    aggregate_units, binary_report, bootstrap_auroc_ci, detection_by_type, error_separation,
+    pr_table, resampled_aurocs, roc_table,
 )
-from pipeline.scoring import aggregate_units
 
 Y = np.array([0, 0, 0, 0, 1, 1, 1])
 S = np.array([0.1, 0.2, 0.35, 0.6, 0.3, 0.7, 0.9])

@@ -23,7 +23,7 @@ from pipeline.params_schema import (
     SemiMethod, ThresholdCalibrate, _tag,
 )
 from pipeline.scalers import Scaler
-from pipeline.scoring import AGGREGATES
+from pipeline.metrics import AGGREGATES
 from pipeline.semi import METHODS as SEMI_METHODS
 from pipeline.calibration import METHODS as CALIBRATION_METHODS
 from pipeline.datasets.icbhi.prepare import ICBHI_SCHEMES

@@ -33,16 +33,14 @@ from sklearn.metrics import classification_report
 
 from pipeline.calibration import read_calibration
 from pipeline import evaluations, paths, plots
-from pipeline.classification_metrics import per_group_metrics
+from pipeline.metrics import aggregate_units, per_group_metrics, pr_table, roc_table
 from pipeline.compare import write_unit_scores
 from pipeline.cross_validation import fold_summary, pool, spread
 from pipeline.errors import PipelineError
 from pipeline.io import write_csv, write_json, write_parquet
-from pipeline.metrics import pr_table, roc_table
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.objectives import Objective
-from pipeline.scoring import aggregate_units
 from pipeline.studies import Samples, Study, fold_numbers, get_study
 from pipeline.training import TrainConfig, load_checkpoint, predict_scores, resolve_device
 

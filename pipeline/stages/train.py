@@ -24,7 +24,7 @@ import typer
 
 from pipeline import paths, plots
 from pipeline.errors import PipelineError
-from pipeline.grouping import grouped_folds
+from pipeline.splitting import grouped_folds
 from pipeline.io import read_json, write_csv, write_parquet
 from pipeline.models import build
 from pipeline.params import load_params

@@ -25,16 +25,12 @@ from pipeline.datasets.base import Dataset, Source, extract_zip
 from pipeline.errors import PipelineError
 from pipeline.features.mfcc_windows import MFCCWindows, recording_windows, window_features
 from pipeline.features.parallel import map_in_chunks
-from pipeline.grouping import grouped_folds, hold_out_groups
+from pipeline.splitting import (
+    connected_groups, fold_partitions, grouped_folds, hold_out_groups, holdout_partitions,
+    partition_audit, share_out,
+)
 from pipeline.io import write_parquet
 from pipeline.progress import bar as progress_bar
-from pipeline.splitting import (
-    connected_groups,
-    fold_partitions,
-    holdout_partitions,
-    partition_audit,
-    share_out,
-)
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,11 @@ from pipeline import paths
 from pipeline.datasets.icbhi.adapter import LABEL4
 from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mel_chunks, cycle_log_mels
-from pipeline.grouping import grouped_folds, hold_out_groups
+from pipeline.splitting import (
+    audit, fold_names, fold_partitions, grouped_folds, hold_out_groups, holdout_partitions,
+    partition_audit,
+)
 from pipeline.io import npz_row_writer, read_json, write_parquet
-from pipeline.splitting import audit, fold_names, fold_partitions, holdout_partitions, partition_audit
 
 log = logging.getLogger(__name__)
 

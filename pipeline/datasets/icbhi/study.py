@@ -17,7 +17,7 @@ from pipeline.datasets.icbhi.adapter import LABEL4, drop_reason, parse_annotatio
 from pipeline.datasets.icbhi.prepare import CYCLE_INDEX, CYCLES
 from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, recording_cycle_log_mels
-from pipeline.grouping import hold_out_groups
+from pipeline.splitting import hold_out_groups
 from pipeline.params import lookup
 from pipeline.studies import Samples, Study, indexed_array, partition_column
 
