@@ -5,7 +5,8 @@ depends on is every pipeline module those import, at any depth (imports inside
 functions too), with the packages holding them (a package's ``__init__`` runs first).
 Two kinds of import happen by name, and are followed as such:
 
-- ``pipeline.models.build`` imports every model module (the registry walks its folder);
+- ``pipeline.models.build`` imports the module of the model it is asked for
+  (``pipeline.models.MODULES``): a study command's code includes its study's model;
 - a command imports the packages of the datasets it runs on: a dataset command (download,
   generate, features, split) its dataset's package, named on the command line
   (``pipeline.datasets.dataset_package``); a study command the ``study`` module of its
@@ -47,13 +48,6 @@ def static_imports() -> dict[str, set[str]]:
     return graph
 
 
-def import_graph() -> dict[str, set[str]]:
-    """``static_imports`` with the model registry's imports by name."""
-    known, graph = modules(), static_imports()
-    graph["pipeline.models"] |= {m for m in known if m.startswith("pipeline.models.")}
-    return graph
-
-
 def closure(start: set[str], graph: dict[str, set[str]]) -> set[str]:
     """``start`` and every module it imports, transitively, with the packages holding them."""
     seen, todo = set(), list(start)
@@ -68,15 +62,20 @@ def closure(start: set[str], graph: dict[str, set[str]]) -> set[str]:
     return seen
 
 
-def command_code(module: str, command: str, datasets: list[str] = ()) -> dict[str, str]:
-    """The code ``pipeline <command>`` runs on ``datasets`` (``module``: its stage module), as
-    ``{path relative to the repository: sha256 of the file}``: a dataset command imports each
-    one's package, any other command each one's ``study`` module."""
-    start = {"pipeline.cli", module}
+def command_code(module: str, command: str, datasets: list[str] = (), models: list[str] = (), *,
+                 graph: dict[str, set[str]] | None = None) -> dict[str, str]:
+    """The code ``pipeline <command>`` runs on ``datasets`` with ``models`` (``module``: its
+    stage module), as ``{path relative to the repository: sha256 of the file}``: a dataset
+    command imports each one's package, any other command each one's ``study`` module, and
+    each model's module (``graph``: ``static_imports()``, given when called many times)."""
+    from pipeline.models import module_of
+
+    start = {"pipeline.cli", module, *map(module_of, models)}
     for dataset in datasets:
         package = f"pipeline.datasets.{dataset.replace('-', '_')}"
         start.add(package if command in DATASET_COMMANDS else f"{package}.study")
     known = modules()
-    files = sorted(known[m] for m in closure(start, import_graph()) if m in known)
+    found = closure(start, graph if graph is not None else static_imports())
+    files = sorted(known[m] for m in found if m in known)
     root = PACKAGE.parent
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}

@@ -69,6 +69,9 @@ class Study:
     # so that the study registry does not import the hooks): ``pipeline.evaluations.<name>``
     evaluation: str | None = None
     semi_method: str | None = None  # semi-supervised method (pipeline/semi.py); train labels -1 = hidden
+    # its objective's factory (``pipeline.semi.make_objective``), carried by the study so
+    # that the semi-supervised code is a dependency of its studies' training alone
+    make_semi_objective: Callable[..., Any] | None = None
     partition: str | None = None  # the manifest column the loader reads (None: by shape)
     # from the study's entry in the studies index (params.yaml), joined by ``get_study``
     dataset: str = ""

@@ -45,14 +45,20 @@ def test_each_stage_depends_on_its_commands_code_file_and_on_no_source_file(stag
 
 
 def test_a_commands_code_follows_imports_made_by_name():
-    train = command_code("pipeline.stages.train", "train", ["hls-cmds"])
+    train = command_code("pipeline.stages.train", "train", ["hls-cmds"], ["mlp_ae"])
     for path in ("pipeline/stages/train.py", "pipeline/objectives.py", "pipeline/models/mlp_ae.py",
                  "pipeline/models/__init__.py", "pipeline/datasets/hls_cmds/study.py",
                  "pipeline/datasets/hls_cmds/__init__.py", "pipeline/cli.py"):
         assert path in train, path
     assert "pipeline/stages/evaluate.py" not in train and "pipeline/compare.py" not in train
-    # a study's code holds its own dataset's package alone: ICBHI edits leave hls_ae be
+    # a study's code holds its own dataset's package and its own model alone: ICBHI edits,
+    # the CNNs' code included, leave hls_ae be
     assert not any(p.startswith(("pipeline/datasets/icbhi", "pipeline/datasets/mnist")) for p in train)
+    assert not any(p.startswith(("pipeline/models/crnn", "pipeline/models/cnn",
+                                 "pipeline/models/spectrogram_layers")) for p in train)
+    crnn = command_code("pipeline.stages.train", "train", ["icbhi"], ["cnn_gru"])
+    assert {"pipeline/models/crnn.py", "pipeline/models/spectrogram_layers.py"} <= set(crnn)
+    assert "pipeline/models/mlp_ae.py" not in crnn
     report = command_code("pipeline.stages.report", "report", ["hls-cmds", "icbhi"])
     assert {"pipeline/datasets/hls_cmds/study.py", "pipeline/datasets/icbhi/study.py"} <= set(report)
     mnist = command_code("pipeline.stages.features", "features", ["mnist"])

@@ -78,3 +78,29 @@ def test_every_parameter_gets_a_gradient(name, input_shape):
     x = torch.rand(input_shape)
     torch.nn.functional.mse_loss(model(x), x).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_every_model_module_registers_what_modules_says():
+    import importlib
+    import pkgutil
+
+    import pipeline.models as registry
+
+    for info in pkgutil.iter_modules(registry.__path__):
+        importlib.import_module(f"pipeline.models.{info.name}")
+    assert set(registry.MODELS) == set(registry.MODULES)
+    for name, cls in registry.MODELS.items():
+        assert cls.__module__ == registry.module_of(name)
+
+
+def test_build_imports_the_named_models_module_alone():
+    import subprocess
+    import sys
+
+    code = ("import sys; import pipeline; from pipeline.models import build; "
+            "build('mlp_ae', input_dim=4); "
+            "print(sorted(m for m in sys.modules if m.startswith('pipeline.models.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['pipeline.models.mlp_ae']"
+    with pytest.raises(KeyError, match="unknown model 'nope'; known: cnn_gru"):
+        build("nope")

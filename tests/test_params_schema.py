@@ -16,7 +16,7 @@ from pipeline.cli import app
 from pipeline.datasets.hls_cmds import SUBSETS
 from pipeline.datasets.sines import ANOMALIES
 from pipeline.errors import PipelineError
-from pipeline.models import MODELS, _load_builtin_models
+from pipeline.models import MODULES
 from pipeline.params import load_params
 from pipeline.params_schema import (
     MODEL_SCHEMAS, Aggregate, AnomalyType, ClassifierCalibrate, HLSSplit, ICBHISplit, ScalerKind,
@@ -46,8 +46,7 @@ def test_dvc_exp_run_style_edits_pass(tmp_path):
 
 
 def test_schema_choices_match_the_code():
-    _load_builtin_models()
-    assert {_tag(m) for m in MODEL_SCHEMAS} == set(MODELS)
+    assert {_tag(m) for m in MODEL_SCHEMAS} == set(MODULES)
     assert set(get_args(ScalerKind)) == set(Scaler.KINDS)
     assert set(get_args(Aggregate)) == set(AGGREGATES)
     assert set(get_args(AnomalyType)) == set(ANOMALIES)

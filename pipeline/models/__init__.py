@@ -3,22 +3,44 @@
 ``params.yaml`` names a model and its keyword arguments; ``build`` makes it. Keeping the
 constructor arguments next to the weights (see ``pipeline.training.save_checkpoint``)
 lets ``predict`` rebuild exactly what was trained.
+
+``MODULES`` says which module defines each name, so ``build`` imports that module alone,
+and a model's code is a dependency of the studies that use it and of no other
+(``pipeline.import_graph``).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
-MODELS: dict[str, type[nn.Module]] = {}
+MODULES = {  # model name -> its module under pipeline/models/
+    "mlp_ae": "mlp_ae",
+    "conv1d_ae": "conv1d_ae",
+    "mnist_conv_ae": "conv_ae",
+    "simple_cnn": "cnn",
+    "cnn_gru": "crnn",
+}
+MODELS: dict[str, type[nn.Module]] = {}  # filled as their modules are imported
+
+
+def module_of(name: str) -> str:
+    """The dotted module that defines model ``name``."""
+    if name not in MODULES:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODULES))}")
+    return f"{__name__}.{MODULES[name]}"
 
 
 def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
     def add(cls: type[nn.Module]) -> type[nn.Module]:
         if name in MODELS:
             raise ValueError(f"model {name!r} registered twice")
+        if MODULES.get(name) != cls.__module__.rpartition(".")[2]:
+            raise ValueError(f"model {name!r} is defined in {cls.__module__}, but MODULES "
+                             f"says {MODULES.get(name)!r}: add it to pipeline.models.MODULES")
         MODELS[name] = cls
         return cls
 
@@ -26,16 +48,5 @@ def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 
 def build(name: str, **kwargs: Any) -> nn.Module:
-    _load_builtin_models()
-    if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    importlib.import_module(module_of(name))  # runs its @register
     return MODELS[name](**kwargs)
-
-
-def _load_builtin_models() -> None:
-    # Importing the modules runs their @register decorators.
-    import importlib
-    import pkgutil
-
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")

@@ -5,10 +5,12 @@ features, split), ``data/code/<command>/<study>.json`` for the study commands (t
 calibrate, evaluate; a grid's cells share their study's file) and
 ``data/code/<command>.json`` for the commands that pool studies (report, semi-summary)
 map every pipeline file the command imports to its sha256 (``pipeline/import_graph.py``):
-its own modules and the package of each dataset it runs on, found through the datasets
-and studies index of params.yaml. Each stage lists its command's file as its one code
-dependency, so DVC re-runs a stage exactly when code it runs changes, and the file says
-which code that is. Written whole or not at all.
+its own modules, the package of each dataset it runs on and, for train and evaluate, the
+module of the study's model, found through the datasets and studies index of params.yaml
+(so the stage reads the whole file: a study's model name lives in its model section).
+Each stage lists its command's file as its one code dependency, so DVC re-runs a stage
+exactly when code it runs changes, and the file says which code that is. Written whole or
+not at all.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import json
 import logging
 
 from pipeline import datasets, paths
-from pipeline.import_graph import DATASET_COMMANDS, command_code
+from pipeline.import_graph import DATASET_COMMANDS, command_code, static_imports
 from pipeline.io import atomic_dir
-from pipeline.params import STUDY_GROUPS, index, load_params
+from pipeline.params import STUDY_GROUPS, index, load_params, lookup
 
 log = logging.getLogger(__name__)
 
 STUDY_COMMANDS = ("train", "calibrate", "evaluate")  # run on one study
+MODEL_COMMANDS = ("train", "evaluate")  # build their study's model (evaluate: from its checkpoint)
 # run on every study of these index groups at once
 POOLING_COMMANDS = {"semi-summary": ("semi_supervised",), "report": STUDY_GROUPS}
 
@@ -33,16 +36,19 @@ def fingerprints(commands: dict[str, tuple[str, str]], params: dict) -> dict[str
     ``commands`` is the CLI's table (name -> (module, help)), ``params`` the loaded params."""
     studies = index(params, "studies")
 
-    def write(command: str, argument: str | None, on: list[str]) -> None:
+    graph = static_imports()
+
+    def write(command: str, argument: str | None, on: list[str], models: list[str] = ()) -> None:
         path = paths.code_fingerprint(command, argument).relative_to(paths.CODE)
-        out[str(path)] = command_code(commands[command][0], command, on)
+        out[str(path)] = command_code(commands[command][0], command, on, models, graph=graph)
 
     out: dict[str, dict[str, str]] = {}
     for command in STUDY_COMMANDS:
         for name, (group, entry) in studies.items():
             if command == "calibrate" and group == "unthresholded":
                 continue  # no threshold, no calibrate stage: no file that no stage reads
-            write(command, name, [entry["dataset"]])
+            models = [lookup(params, f"{entry['model']}.name")] if command in MODEL_COMMANDS else []
+            write(command, name, [entry["dataset"]], models)
     for command, groups in POOLING_COMMANDS.items():
         write(command, None, sorted({e["dataset"] for g, e in studies.values() if g in groups}))
     for name in datasets.names():

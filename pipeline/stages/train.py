@@ -45,11 +45,9 @@ log = logging.getLogger(__name__)
 def _semi_objective(study: Study, params: dict, supervised, model: torch.nn.Module,
                     x_train: np.ndarray, labelled: np.ndarray):
     """The semi-supervised objective and its unlabelled inputs (the pool it draws from)."""
-    from pipeline import semi
-
     settings = study.params(params, "settings")[study.semi_method] or {}
-    objective = semi.make_objective(study.semi_method, settings, supervised, model,
-                                    torch.from_numpy(x_train[:1]))
+    objective = study.make_semi_objective(study.semi_method, settings, supervised, model,
+                                          torch.from_numpy(x_train[:1]))
     return objective, x_train if objective.pool == "all" else x_train[~labelled]
 
 

@@ -145,7 +145,7 @@ def _semi_loader(fraction: float) -> Callable[[Study, list[str], dict], dict[str
 
 def _semi_study(name: str) -> Study:
     """``icbhi_semi/<method>/<label fraction>``: one cell of the semi-supervised grid."""
-    from pipeline.semi import METHODS
+    from pipeline.semi import METHODS, make_objective
 
     _, method, fraction = name.split("/")
     if method not in METHODS:
@@ -154,6 +154,7 @@ def _semi_study(name: str) -> Study:
         name=name, load=_semi_loader(float(fraction)), partition="official",
         model_inputs=_spectrogram_inputs, unit="cycle", type_columns=("label4",),
         group_column="device", featurize_file=_featurize_icbhi, semi_method=method,
+        make_semi_objective=make_objective,
         headline=("test.auroc", "test.icbhi_score", "test.sensitivity", "test.specificity"),
     )
 
