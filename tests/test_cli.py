@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import COMMANDS, app
+from tests.fresh import printed_by
 
 HEAVY = ("torch", "sklearn", "matplotlib", "librosa", "pandas")
 
@@ -23,16 +22,14 @@ def _help_is_clean(text: str) -> None:
 def test_importing_the_cli_imports_no_heavy_library():
     # a fresh interpreter: this test process has imported torch long ago
     code = f"import sys, pipeline.cli; print([m for m in {HEAVY!r} if m in sys.modules])"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert printed_by(code) == "[]"
 
 
 def test_top_level_help_lists_every_command_without_importing_it():
     code = ("import sys; from typer.testing import CliRunner; from pipeline.cli import app; "
             "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; "
             "print([m for m in sys.modules if m.startswith('pipeline.stages') or m == 'torch'])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert printed_by(code) == "[]"
     result = CliRunner().invoke(app, ["--help"])
     _help_is_clean(result.output)
     for name in COMMANDS:

@@ -8,6 +8,7 @@ import torch
 from pipeline.models import build
 from pipeline.models.conv1d_ae import Conv1dAutoencoder
 from pipeline.models.conv_ae import ConvAutoencoder
+from tests.fresh import printed_by
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -94,13 +95,9 @@ def test_every_model_module_registers_what_modules_says():
 
 
 def test_build_imports_the_named_models_module_alone():
-    import subprocess
-    import sys
-
     code = ("import sys; import pipeline; from pipeline.models import build; "
             "build('mlp_ae', input_dim=4); "
             "print(sorted(m for m in sys.modules if m.startswith('pipeline.models.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['pipeline.models.mlp_ae']"
+    assert printed_by(code) == "['pipeline.models.mlp_ae']"
     with pytest.raises(KeyError, match="unknown model 'nope'; known: cnn_gru"):
         build("nope")
