@@ -199,7 +199,10 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
     trained = list(model.parameters())
     if isinstance(objective, nn.Module):
         trained += list(objective.to(device).parameters())
-    optimiser = torch.optim.Adam(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused: one kernel per step for every parameter rather than a handful of passes per
+    # tensor; on CPU that halves an MLP autoencoder's step (hls_ae's 3,760-wide layers)
+    optimiser = torch.optim.Adam(trained, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                 fused=device.type in ("cpu", "cuda"))
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.epochs)
                 if cfg.schedule == "cosine" else None)
     shuffle = np.random.default_rng(cfg.seed)
