@@ -94,12 +94,19 @@ def n_classes(scores: pd.DataFrame) -> int:
     return max(2, sum(c.startswith("prob_") for c in scores.columns))
 
 
+def calibration_scores(val_scores: pd.DataFrame) -> pd.DataFrame:
+    """The per-sample scores a threshold rests on: with ``train.cross_fit``, the inner
+    models' (``inner_fold`` > 0), not the model's own; else every validation score."""
+    if "inner_fold" not in val_scores:
+        return val_scores
+    return val_scores[val_scores["inner_fold"] > 0].drop(columns="inner_fold")
+
+
 def calibrate(val_scores: pd.DataFrame, cfg: dict) -> dict:
     """Thresholds for units (and for single windows, where units hold several)."""
     method, how = cfg["method"], cfg.get("aggregate", "mean")
-    cross_fitted = "inner_fold" in val_scores  # train.cross_fit: the inner models' scores, not the model's
-    if cross_fitted:
-        val_scores = val_scores[val_scores["inner_fold"] > 0].drop(columns="inner_fold")
+    cross_fitted = "inner_fold" in val_scores
+    val_scores = calibration_scores(val_scores)
     units = aggregate_units(val_scores, how)
     classes = n_classes(val_scores)
     if classes > 2:

@@ -5,21 +5,26 @@ its test scores are put on one scale with the others: the **margin** to the fold
 threshold (``Objective.margin``: ``log(error / threshold)`` for reconstruction errors,
 ``logit(score) - logit(threshold)`` for classifier probabilities). A margin above 0 is
 exactly the fold's own decision, and within a fold margins rank units as the raw scores
-do, so pooled decisions are the folds' decisions and pooled AUROC compares units of
-different folds on a common scale. Classifiers of several classes decide by argmax and
-keep their raw scores.
+do, so pooled decisions are the folds' decisions. A margin moves with the threshold,
+though (a lower percentile shifts a fold's margins by its own amount), so the
+threshold-free figures rank by another scale, ``ranking``: the fold's log-scale scores
+(``Objective.log_scale``) minus the median of its normal calibration units, over their
+interquartile range, statistics that no percentile or Youden point moves. Pooled AUROC is
+then one figure whatever the operating point. Classifiers of several classes decide by
+argmax and keep their raw scores.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from pipeline.calibration import calibrate
+from pipeline.calibration import calibrate, calibration_scores
 from pipeline.metrics import aggregate_units, auroc
-from pipeline.objectives import Objective
+from pipeline.objectives import RANKING, SCORE, Objective
 
 
 @dataclass
@@ -43,6 +48,24 @@ def fold_summary(k: int, objective: Objective, calibration: dict, units: pd.Data
     }
 
 
+log = logging.getLogger(__name__)
+MIN_NORMAL = 5  # fewer normal calibration units place a fold's median and spread loosely
+
+
+def normal_scale(val: pd.DataFrame, how: str, objective: Objective) -> tuple[float, float]:
+    """Median and interquartile range of a fold's normal calibration units, on the
+    objective's log scale: where that fold's scores sit, whatever its threshold."""
+    units = aggregate_units(calibration_scores(val), how)
+    normal = objective.log_scale(units.loc[units["label"] == 0, SCORE])
+    if len(normal) < MIN_NORMAL:
+        log.warning("a fold's ranking scale rests on %d normal calibration unit(s)%s", len(normal),
+                    "" if len(normal) else ": all its calibration units stand in")
+    if not len(normal):
+        normal = objective.log_scale(units[SCORE])
+    q1, median, q3 = np.percentile(normal, [25, 50, 75])
+    return float(median), float(q3 - q1) if q3 > q1 else 1.0  # all alike: shift only
+
+
 def pool(folds: dict[int, tuple[pd.DataFrame, pd.DataFrame]], cfg: dict, objective: Objective) -> Pooled:
     """Calibrate each fold on its validation scores, then pool its test scores as margins.
 
@@ -55,16 +78,22 @@ def pool(folds: dict[int, tuple[pd.DataFrame, pd.DataFrame]], cfg: dict, objecti
         summaries.append(fold_summary(k, objective, calibration, fold_units))
         calibrations.append(calibration)
         if calibration["decision"] == "threshold":
+            median, spread_ = normal_scale(val, calibration["aggregate"], objective)
             fold_units = fold_units.assign(  # raw_score: the error itself, for the separation ratio
-                raw_score=fold_units["score"],
-                score=objective.margin(fold_units["score"], calibration["threshold"]))
+                raw_score=fold_units[SCORE],
+                score=objective.margin(fold_units[SCORE], calibration["threshold"]),
+                **{RANKING: (objective.log_scale(fold_units[SCORE]) - median) / spread_})
             window = calibration.get("threshold_window")
-            test = test.assign(score=objective.margin(test["score"], window)) if window is not None else test
+            if window is not None:
+                test = test.assign(score=objective.margin(test[SCORE], window),
+                                   **{RANKING: (objective.log_scale(test[SCORE]) - median) / spread_})
         samples.append(test.assign(fold=k))
         units.append(fold_units.assign(fold=k))
     first = calibrations[0]
     pooled = {"decision": first["decision"], "method": f"{first['method']}, per fold",
               "aggregate": first["aggregate"], "scale": "margin to each fold's own threshold",
+              "ranking": ("threshold-free figures: each fold's log-scale scores minus the median "
+                          "of its normal calibration units, over their interquartile range"),
               "threshold": 0.0 if first["decision"] == "threshold" else None,
               "n_val_units": int(sum(c["n_val_units"] for c in calibrations))}
     if all("threshold_window" in c for c in calibrations):

@@ -46,17 +46,20 @@ def auroc(y_true: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(y_true, np.asarray(scores, dtype=float)))
 
 
-def binary_report(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
-    """AUROC, pAUC, AUPRC and the thresholded sensitivity, specificity, F1, accuracy."""
+def binary_report(y_true: np.ndarray, scores: np.ndarray, threshold: float,
+                  ranked_by: np.ndarray | None = None) -> dict:
+    """AUROC, pAUC, AUPRC (ranking by ``ranked_by``, by default ``scores``) and the
+    sensitivity, specificity, F1 and accuracy of ``scores`` > ``threshold``."""
     y_true, scores = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
     c = confusion_counts(y_true, scores > threshold)
+    order = scores if ranked_by is None else np.asarray(ranked_by, dtype=float)
     ranked = _both_classes(y_true)
     if not ranked:
         log.warning("only one class among %d samples: ranking metrics undefined", len(y_true))
     return {
-        "auroc": auroc(y_true, scores),
-        "pauc": float(roc_auc_score(y_true, scores, max_fpr=PAUC_MAX_FPR)) if ranked else float("nan"),
-        "auprc": float(average_precision_score(y_true, scores)) if ranked else float("nan"),
+        "auroc": auroc(y_true, order),
+        "pauc": float(roc_auc_score(y_true, order, max_fpr=PAUC_MAX_FPR)) if ranked else float("nan"),
+        "auprc": float(average_precision_score(y_true, order)) if ranked else float("nan"),
         "sensitivity": _ratio(c["tp"], c["tp"] + c["fn"]),
         "specificity": _ratio(c["tn"], c["tn"] + c["fp"]),
         "precision": _ratio(c["tp"], c["tp"] + c["fp"]),

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 
 TINY = 1e-12  # scores are clipped here before a log or a logit: an error of 0, a probability of 1
 SCORE = "score"  # every score table: the abnormality score of each sample
+# pooled folds: the threshold-free figures (AUROC, pAUC, AUPRC, ROC and PR curves) rank by
+# this column, each fold's scores on a scale that no threshold moves (cross_validation.py)
+RANKING = "ranking"
+
+
+def ranking(frame: pd.DataFrame) -> np.ndarray:
+    """What the threshold-free figures rank by: ``ranking`` where folds were pooled, else ``score``."""
+    return frame[RANKING if RANKING in frame else SCORE].to_numpy(dtype=float)
 PROB = "prob_"  # classifiers: prob_<k>, the probability of class k (class 0 is normal)
 
 
@@ -33,7 +41,7 @@ def intervals(units: pd.DataFrame, predicted: np.ndarray, cfg: dict, group: str 
     recording groups) are resampled together; each unit alone when ``group`` is None."""
     y = units["label"].to_numpy().astype(int)
     found = bootstrap_intervals(
-        (y != 0).astype(int), units[SCORE].to_numpy(dtype=float), predicted == y,
+        (y != 0).astype(int), ranking(units), predicted == y,
         n_boot=cfg["bootstrap"], seed=cfg["seed"],
         groups=units[group].to_numpy() if group is not None else None)
     return {f"{name}_ci_{end}": value for name, (low, high) in found.items()
@@ -63,10 +71,14 @@ class Objective:
         """Predicted class ids: 1 (abnormal) where the score passes the threshold."""
         return (units[SCORE].to_numpy() > calibration["threshold"]).astype(int)
 
+    def log_scale(self, scores: np.ndarray) -> np.ndarray:
+        """Scores on an unbounded scale, in the same order (for pooling folds)."""
+        raise NotImplementedError
+
     def margin(self, scores: np.ndarray, threshold: float) -> np.ndarray:
         """Scores on the scale of their distance to ``threshold``: > 0 exactly when above it,
         in the same order within one model (so pooled models share a scale)."""
-        raise NotImplementedError
+        return self.log_scale(scores) - self.log_scale(np.array([threshold]))[0]
 
     def assess(self, units: pd.DataFrame, samples: pd.DataFrame, calibration: dict, cfg: dict,
                classes: tuple[str, ...], type_columns: tuple[str, ...] = (),
@@ -95,8 +107,8 @@ class Reconstruction(Objective):
     def scores(self, model, x):
         return (model(x) - x).pow(2).flatten(1).mean(dim=1)
 
-    def margin(self, scores, threshold):
-        return np.log(np.maximum(np.asarray(scores, dtype=float), TINY)) - np.log(max(threshold, TINY))
+    def log_scale(self, scores):
+        return np.log(np.maximum(np.asarray(scores, dtype=float), TINY))
 
     def assess(self, units, samples, calibration, cfg, classes, type_columns=(), group=None):
         threshold = calibration["threshold"]
@@ -117,7 +129,7 @@ def decision_report(frame: pd.DataFrame, threshold: float) -> dict:
     are margins (pooled folds), since a ratio of margins means nothing."""
     y, s = frame["label"].to_numpy(), frame[SCORE].to_numpy()
     raw = frame["raw_score"].to_numpy() if "raw_score" in frame else s
-    return {**binary_report(y, s, threshold), **error_separation(y, raw)}
+    return {**binary_report(y, s, threshold, ranked_by=ranking(frame)), **error_separation(y, raw)}
 
 
 class Classification(Objective):
@@ -166,23 +178,23 @@ class Classification(Objective):
             return units[columns].to_numpy().argmax(axis=1)
         return super().decide(units, calibration)
 
-    def margin(self, scores, threshold):
-        p, t = np.clip(np.asarray(scores, dtype=float), TINY, 1 - TINY), min(max(threshold, TINY), 1 - TINY)
-        return np.log(p / (1 - p)) - np.log(t / (1 - t))
+    def log_scale(self, scores):
+        p = np.clip(np.asarray(scores, dtype=float), TINY, 1 - TINY)
+        return np.log(p / (1 - p))
 
     def assess(self, units, samples, calibration, cfg, classes, type_columns=(), group=None):
         """Sensitivity, specificity and the ICBHI score follow the challenge (exact abnormal
-        class needed); AUROC, pAUC and AUPRC rank abnormal against normal by ``score``."""
+        class needed); AUROC, pAUC and AUPRC rank abnormal against normal (``ranking``)."""
         from sklearn.metrics import accuracy_score, f1_score
 
         from pipeline.metrics import icbhi_score
 
         y, predicted = units["label"].to_numpy().astype(int), self.decide(units, calibration)
-        abnormal, score = (y != 0).astype(int), units[SCORE].to_numpy(dtype=float)
-        ranking = binary_report(abnormal, score, 0.0)
+        abnormal = (y != 0).astype(int)
+        ranked = binary_report(abnormal, ranking(units), 0.0)
         challenge = icbhi_score(y, predicted)
         test = {
-            **{name: ranking[name] for name in ("auroc", "pauc", "auprc")},
+            **{name: ranked[name] for name in ("auroc", "pauc", "auprc")},
             "sensitivity": challenge["sensitivity"],
             "specificity": challenge["specificity"],
             "icbhi_score": challenge["score"],

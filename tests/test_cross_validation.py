@@ -10,7 +10,7 @@ from pipeline.calibration import calibrate
 from pipeline.cross_validation import pool, spread
 from pipeline.errors import PipelineError
 from pipeline.splitting import UNUSED, fold_partitions, grouped_folds, partition_audit
-from pipeline.objectives import OBJECTIVES, Reconstruction
+from pipeline.objectives import OBJECTIVES, RANKING, Reconstruction
 from pipeline.stages.download import download
 from pipeline.datasets.hls_cmds import anomaly_folds
 
@@ -58,6 +58,26 @@ def test_pooled_decisions_are_each_folds_own_and_thresholds_see_validation_only(
     assert pooled.calibration["specificity_target"] == 0.9
     cv = spread(pooled.folds)
     assert cv["folds"] == 2 and cv["auroc_std"] >= 0
+
+
+def test_pooled_ranking_is_the_same_at_every_operating_point():
+    """A fold's margins move with its threshold, by a fold's own amount: the ranking scale
+    does not, so pooled AUROC is one figure whatever the percentile."""
+    from pipeline.metrics import auroc
+    from pipeline.objectives import ranking
+
+    folds = {1: _fold(1, 1.0), 2: _fold(2, 100.0), 3: _fold(3, 7.0)}
+    by_percentile = {q: pool(folds, {**PERCENTILE, "percentile": q}, Reconstruction()).units
+                     for q in (95, 80)}
+    assert not np.allclose(by_percentile[95]["score"], by_percentile[80]["score"])  # margins move
+    assert np.array_equal(ranking(by_percentile[95]), ranking(by_percentile[80]))
+    y = by_percentile[95]["label"].to_numpy()
+    assert auroc(y, ranking(by_percentile[95])) == auroc(y, ranking(by_percentile[80]))
+    # a fold's log errors, less the median of its normal validation ones, over their IQR
+    one = by_percentile[95][by_percentile[95]["fold"] == 2]
+    reference = np.log(folds[2][0]["score"])
+    q1, median, q3 = np.percentile(reference, [25, 50, 75])
+    assert np.allclose(one[RANKING], (np.log(one["raw_score"]) - median) / (q3 - q1))
 
 
 def test_grouped_folds_keep_groups_whole_and_every_fold_holds_both_labels():

@@ -40,7 +40,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
-from pipeline.objectives import Objective
+from pipeline.objectives import Objective, ranking
 from pipeline.studies import Samples, Study, fold_numbers, get_study
 from pipeline.training import TrainConfig, load_checkpoint, predict_scores, resolve_device
 
@@ -200,12 +200,14 @@ def command(name: str = typer.Argument(..., metavar="study", help="study name, e
     y, predicted = units["label"].to_numpy().astype(int), scored.objective.decide(units, calibration)
     abnormal = units.assign(label=(y != 0).astype(int))
     plot_dir, figure_dir = paths.METRICS / name, paths.figures(name)
-    roc = roc_table(abnormal["label"], abnormal["score"])
+    ranked = ranking(units)  # pooled folds: the threshold-free scale (cross_validation.py)
+    roc = roc_table(abnormal["label"], ranked)
     write_parquet(paths.SCORES / name / "test.parquet", samples)
     write_unit_scores(name, units.assign(
-        predicted=predicted, group=units[study.bootstrap_group] if study.bootstrap_group else pd.NA))
+        score=ranked, predicted=predicted,
+        group=units[study.bootstrap_group] if study.bootstrap_group else pd.NA))
     write_json(plot_dir / "roc.json", {"roc": roc.to_dict(orient="records")})
-    pr = pr_table(abnormal["label"], abnormal["score"])
+    pr = pr_table(abnormal["label"], ranked)
     write_json(plot_dir / "pr.json", {"pr": pr.to_dict(orient="records")})
     write_json(plot_dir / "detection_by_type.json", by_type)
     write_json(plot_dir / "folds.json", {str(f.pop("fold")): f for f in map(dict, scored.folds)})
