@@ -47,18 +47,12 @@ class Download(Section):
     local_copy: str | None
 
 
-class Train(Section):
+class FitSettings(Section):
+    """What every fit takes: a model fitted in closed form (pca_ae, knn_ae) takes no more."""
+
     device: str = "auto"
     scaler: ScalerKind = "none"
-    epochs: PositiveInt
-    batch_size: PositiveInt
-    lr: PositiveFloat
-    patience: PositiveInt
     seed: Seed
-    weight_decay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
-    select: Literal["best", "last"] = "best"  # the best epoch by `monitor`, or the last one
-    monitor: Literal["loss", "auroc"] = "loss"  # what `best` means: lowest validation loss, or highest AUROC
-    schedule: Literal["constant", "cosine"] = "constant"  # learning rate over the epochs
     # calibration scores from this many inner models, each blind to one share of the
     # training side's groups (0: the validation scores of the model itself)
     cross_fit: Annotated[int, Field(ge=0)] = 0
@@ -76,6 +70,19 @@ class Train(Section):
         if not _DEVICE.fullmatch(value):
             raise ValueError("must be auto, cpu, cuda, cuda:<index> or mps")
         return value
+
+
+class Train(FitSettings):
+    """Gradient training (the shared loop, pipeline/training.py)."""
+
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    patience: PositiveInt
+    weight_decay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    select: Literal["best", "last"] = "best"  # the best epoch by `monitor`, or the last one
+    monitor: Literal["loss", "auroc"] = "loss"  # what `best` means: lowest validation loss, or highest AUROC
+    schedule: Literal["constant", "cosine"] = "constant"  # learning rate over the epochs
 
 
 class ImageTrain(Train):
@@ -155,8 +162,36 @@ class Conv1dAE(Section):
     name: Literal["conv1d_ae"]
 
 
-SpectrogramModel = Annotated[SimpleCNN | CNNGRU, Field(discriminator="name")]
-MODEL_SCHEMAS = (MLPAE, SimpleCNN, CNNGRU, MnistConvAE, Conv1dAE)
+class PCAAE(Section):
+    name: Literal["pca_ae"]
+    components: PositiveInt = 32  # principal axes kept
+
+
+class KNNAE(Section):
+    name: Literal["knn_ae"]
+    k: PositiveInt = 1  # nearest training inputs averaged (1: the nearest-neighbour distance)
+
+
+class BandStatsLinear(Section):
+    name: Literal["band_stats_linear"]
+    band_norm: bool = True
+
+
+SpectrogramModel = Annotated[SimpleCNN | CNNGRU | BandStatsLinear, Field(discriminator="name")]
+MODEL_SCHEMAS = (MLPAE, SimpleCNN, CNNGRU, MnistConvAE, Conv1dAE, PCAAE, KNNAE, BandStatsLinear)
+
+
+class ClosedFormStudy(Section):
+    model: Annotated[PCAAE | KNNAE, Field(discriminator="name")]
+    train: FitSettings
+
+
+class Baselines(Section):
+    """HLS-CMDS's classical detectors (hls_pca, hls_knn): the autoencoder's features, folds
+    and calibration (its top-level sections), another model."""
+
+    pca: ClosedFormStudy | None = None
+    knn: ClosedFormStudy | None = None
 
 
 # ---------------------------------------------------------------- HLS-CMDS (top level)
@@ -341,6 +376,7 @@ class ICBHI(Section):
     split: ICBHISplit | None = None
     cnn: ICBHIModel | None = None
     crnn: ICBHIModel | None = None
+    logreg: ICBHIModel | None = None  # icbhi_logreg, the classical baseline
     semi: ICBHISemi | None = None
     calibrate: ClassifierCalibrate | None = None
     evaluate: Evaluate | None = None
@@ -482,10 +518,20 @@ def _absent(section: Any) -> bool:
 # what each section a study names holds (the data settings are its dataset package's to check)
 _STUDY_SECTIONS: dict[str, Any] = {
     "model": Annotated[typing.Union[MODEL_SCHEMAS], Field(discriminator="name")],  # noqa: UP007 (over a tuple)
-    "train": Train,
+    "train": Train | FitSettings,  # FitSettings: a closed-form fit's
     "calibrate": ThresholdCalibrate | ClassifierCalibrate,
     "evaluate": Evaluate | MnistEvaluate,  # MnistEvaluate: an unthresholded study's
 }
+
+
+def _schema_for(role: str, section: Any) -> Any:
+    """The schema a study's section is checked against: a train section that sets any of
+    the loop's keys (epochs, lr, ...) is a Train, else a closed-form fit's FitSettings, so
+    that its errors name its own keys rather than both kinds'."""
+    if role != "train":
+        return _STUDY_SECTIONS[role]
+    loop_keys = Train.model_fields.keys() - FitSettings.model_fields.keys()
+    return Train if isinstance(section, dict) and not loop_keys.isdisjoint(section) else FitSettings
 
 
 def _holds(role: str, key: str) -> bool:
@@ -513,6 +559,7 @@ class ParamsFile(Section):
     train: Train | None = None
     calibrate: ThresholdCalibrate | None = None
     evaluate: Evaluate | None = None
+    baselines: Baselines | None = None
     icbhi: ICBHI | None = None
     mnist: Mnist | None = None
     sines: Sines | None = None
@@ -548,7 +595,7 @@ class ParamsFile(Section):
                         problems.append(f"studies.{group}.{name}.{role}: {key} is not in the file")
                     elif key.split(".")[0] in (self.model_extra or {}):
                         try:
-                            TypeAdapter(_STUDY_SECTIONS[role]).validate_python(section, strict=True)
+                            TypeAdapter(_schema_for(role, section)).validate_python(section, strict=True)
                         except ValidationError as exc:
                             problems += [f"{key}.{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                          for e in exc.errors()]

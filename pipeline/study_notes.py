@@ -36,10 +36,10 @@ def _mean_normal(audit: dict, split: str) -> int:
     return round(sum(c["counts"][split]["normal"] for c in folds) / len(folds))
 
 
-def _hls_ae(audit: dict) -> Notes:
-    return Notes(
-        title="HLS-CMDS: MLP autoencoder on MFCC windows, trained on normal sounds only",
-        goal="workshop: abnormal error 4.8x normal; AUROC > 0.5",
+def _hls(title: str, goal: str) -> Callable[[dict], Notes]:
+    return lambda audit: Notes(
+        title=title,
+        goal=goal,
         limitations=(
             "Manikin recordings (one CAE Juno simulator, one stethoscope): no real patients, "
             "so no subject variability; results do not transfer to clinical audio as they are.",
@@ -52,6 +52,10 @@ def _hls_ae(audit: dict) -> Notes:
             "read AUROC with its interval, and accuracy/F1 with that imbalance in mind.",
         ),
     )
+
+
+BASELINE_GOAL = ("the deep model's yardstick: where it scores as well, {deep} adds nothing "
+                 "(`pipeline compare --between {deep},{name}` gives the paired verdict)")
 
 
 def _icbhi(model: str) -> Callable[[dict], Notes]:
@@ -68,9 +72,22 @@ def _fixed(notes: Notes) -> Callable[[dict], Notes]:
 
 # study name -> its notes, from its dataset's split audit
 NOTES: dict[str, Callable[[dict], Notes]] = {
-    "hls_ae": _hls_ae,
+    "hls_ae": _hls("HLS-CMDS: MLP autoencoder on MFCC windows, trained on normal sounds only",
+                   "workshop: abnormal error 4.8x normal; AUROC > 0.5"),
     "icbhi_cnn": _icbhi("SimpleCNN"),
     "icbhi_crnn": _icbhi("CNN+GRU"),
+    # classical baselines on the same features, folds and calibration
+    "hls_pca": _hls("HLS-CMDS baseline: PCA reconstruction error (32 principal axes of the "
+                    "training windows), the autoencoder's features and folds",
+                    BASELINE_GOAL.format(deep="hls_ae", name="hls_pca")),
+    "hls_knn": _hls("HLS-CMDS baseline: distance to the nearest normal training window, the "
+                    "autoencoder's features and folds",
+                    BASELINE_GOAL.format(deep="hls_ae", name="hls_knn")),
+    "icbhi_logreg": lambda audit: Notes(
+        title="ICBHI 2017 baseline: logistic regression on per-band log-mel statistics "
+              "(mean, sd, range, frame-to-frame change), the CNNs' folds and calibration",
+        goal=BASELINE_GOAL.format(deep="icbhi_crnn", name="icbhi_logreg"),
+        limitations=ICBHI_LIMITATIONS),
     "mnist_ae": _fixed(Notes(
         title="MNIST: convolutional autoencoder (the notes' table), latent space and reconstructions",
         goal="lower MSE per pixel; 5-NN digit accuracy on codes well above 0.1 (chance)",

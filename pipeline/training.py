@@ -32,11 +32,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int
-    batch_size: int
-    lr: float
-    patience: int
     seed: int
+    # the loop's own settings: a model fitted in closed form (``fit_closed_form``) has none
+    epochs: int = 1
+    batch_size: int = 256
+    lr: float = 0.0
+    patience: int = 1
     device: str = "auto"
     weight_decay: float = 0.0
     # best: the best epoch by `monitor` (early stopping after `patience` epochs without a
@@ -243,6 +244,23 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
     progress.close()
     model.load_state_dict(best_state)
     return model, pd.DataFrame(history)
+
+
+def fit_closed_form(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
+                    val: tuple[np.ndarray, np.ndarray], cfg: TrainConfig) -> tuple[nn.Module, pd.DataFrame]:
+    """A model with ``closed_form`` set, fitted by one call of its ``fit`` on the training
+    inputs (principal axes, a bank of neighbours) rather than by the loop; its history is
+    one row: the objective's mean loss on the training and validation inputs."""
+    if len(train[0]) == 0 or len(val[0]) == 0:
+        raise ValueError(f"need training and validation samples, got {len(train[0])} and {len(val[0])}")
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    model = model.to(device).fit(torch.from_numpy(train[0]).to(device))
+    size = predict_batch_size(train[0])
+    history = pd.DataFrame([{"epoch": 1, "train_loss": mean_loss(model, objective, *train, device, size),
+                             "val_loss": mean_loss(model, objective, *val, device, size)}])
+    log.info("fitted in closed form: train loss %.5g  val loss %.5g", *history.iloc[0, 1:])
+    return model.eval(), history
 
 
 def kept_epoch(history: pd.DataFrame, cfg: TrainConfig) -> int:

@@ -20,6 +20,7 @@ from pipeline.studies import get_study, study_names
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = study_names(load_params(ROOT / "params.yaml"))
 pytestmark = pytest.mark.slow
+BASELINES = ("hls_pca", "hls_knn", "icbhi_logreg")  # kept out of the overview: 200 columns
 
 
 def _readme_commands() -> list[str]:
@@ -84,8 +85,8 @@ def test_readme_filter_fits_200_columns_and_shows_what_changed(repo, command):
     if "hls_ae\\." in command:  # one study: its ranking and operating point
         assert metrics == [f"hls_ae.{k}" for k in ("auroc", "auroc_lo", "auroc_hi", "specificity",
                                                    "spec_target")]
-    else:  # every study: its first headline number
+    else:  # every study but the classical baselines: its first headline number
         assert sorted(metrics) == sorted(f"{s}.{'mse' if s == 'mnist_ae' else 'auroc'}"
-                                         for s in STUDIES)
+                                         for s in STUDIES if s not in BASELINES)
     terminal = _run(command + " --no-pager", repo, COLUMNS="200")
     assert "…" not in terminal

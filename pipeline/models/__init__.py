@@ -23,6 +23,9 @@ MODULES = {  # model name -> its module under pipeline/models/
     "mnist_conv_ae": "conv_ae",
     "simple_cnn": "cnn",
     "cnn_gru": "crnn",
+    "pca_ae": "baselines",
+    "knn_ae": "baselines",
+    "band_stats_linear": "baselines",
 }
 MODELS: dict[str, type[nn.Module]] = {}  # filled as their modules are imported
 

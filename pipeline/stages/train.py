@@ -33,6 +33,7 @@ from pipeline.studies import Samples, Study, fold_numbers, get_study
 from pipeline.training import (
     TrainConfig,
     fit,
+    fit_closed_form,
     kept_epoch,
     predict_scores,
     resolve_device,
@@ -86,8 +87,11 @@ def fit_model(study: Study, params: dict, train_set: Samples, val_set: Samples,
     log.info("%s: %s on %d training (%d labelled) / %d validation samples", study.name, model_name,
              len(x_train), int(labelled.sum()), len(x_val))
     labelled_pair = (x_train, train_set.y) if labelled.all() else (x_train[labelled], train_set.y[labelled])
-    model, history = fit(model, trained_by, labelled_pair, (x_val, val_set.y), cfg,
-                         unlabelled=unlabelled, steps_per_epoch=steps)
+    if getattr(model, "closed_form", False):
+        model, history = fit_closed_form(model, objective, labelled_pair, (x_val, val_set.y), cfg)
+    else:
+        model, history = fit(model, trained_by, labelled_pair, (x_val, val_set.y), cfg,
+                             unlabelled=unlabelled, steps_per_epoch=steps)
     return Fitted(model, history, scaler, objective, model_name, model_kwargs)
 
 

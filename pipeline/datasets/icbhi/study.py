@@ -177,5 +177,5 @@ STUDIES = {
                   "test.specificity_ci_high", "test.accuracy", "test.f1_macro",
                   "cv.auroc_mean", "cv.auroc_std"),
     )
-    for model in ("cnn", "crnn")
+    for model in ("cnn", "crnn", "logreg")  # logreg: the classical baseline
 }
