@@ -225,6 +225,16 @@ def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict) -> di
     return {"study": study, "paired": aligned is not None, "note": note, "rows": rows}
 
 
+def compare_studies(first: str, second: str, rev: str, cfg: dict) -> list[dict]:
+    """Two studies of one revision, unit by unit (A = ``first``, B = ``second``): a deep
+    model against its classical baseline on the same test units is a paired comparison."""
+    a, b = read_scores(rev, first), read_scores(rev, second)
+    for study, found in ((first, a), (second, b)):
+        if found is None:
+            raise PipelineError(f"no scores of {study} in {rev} (run `dvc repro`)", scores_path(study))
+    return [compare_study(f"{second} - {first}", a, b, cfg)]
+
+
 def compare(rev_a: str, rev_b: str, studies: list[str], cfg: dict) -> list[dict]:
     """One comparison per study that has scores on both sides (a note for the others)."""
     out = []
@@ -319,14 +329,28 @@ def command(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     html: Path | None = typer.Option(None, "--html", help="also write a self-contained page "
                                      "with the table and A-over-B ROC overlays (PNG)"),
+    between: str | None = typer.Option(None, "--between", metavar="STUDY_A,STUDY_B",
+                                       help="compare two studies of revision B (default: the "
+                                       "workspace) on their shared test units instead, e.g. "
+                                       "icbhi_logreg,icbhi_crnn"),
 ) -> None:
     """Compare every study's headline metrics between A and B, with paired intervals."""
     from pipeline.studies import study_names
 
     params = load_params()
+    render = to_json if as_json else to_markdown if md else to_text
+    if between is not None:
+        names = between.split(",")
+        unknown = [n for n in names if n not in study_names(params)]
+        if len(names) != 2 or unknown:
+            raise PipelineError(f"--between takes two studies of the index, comma-separated, got "
+                                f"{between!r}" + (f" ({', '.join(unknown)} unknown)" if unknown else ""))
+        rev = b if a is None else a  # one revision: `compare --between x,y HEAD` reads as asked
+        results = compare_studies(*names, rev, config(params))
+        typer.echo(render(results, f"{names[0]} at {rev}", f"{names[1]} at {rev}"), nl=False)
+        return
     a = a or lookup(params, "compare.baseline")
     results = compare(a, b, study_names(params), config(params))
-    render = to_json if as_json else to_markdown if md else to_text
     typer.echo(render(results, a, b), nl=False)
     if html is not None:
         body = comparison_html(results, roc_pairs(a, b, study_names(params)), a, b)

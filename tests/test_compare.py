@@ -218,3 +218,20 @@ def test_an_unknown_revision_is_one_clear_error(repo):
     assert result.exit_code == 1
     assert "no git revision or DVC experiment named 'no-such-branch'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_between_compares_two_studies_of_one_revision_unit_by_unit(repo):
+    # the workspace's strong sines_ae against main's weak one, written as another study
+    weak = compare.read_scores("main", "sines_ae")
+    compare.write_unit_scores("mnist_novelty", weak)
+    result = CliRunner().invoke(app, ["compare", "--between", "mnist_novelty,sines_ae", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert found["a"] == "mnist_novelty at workspace"
+    (only,) = found["studies"]
+    assert only["study"] == "sines_ae - mnist_novelty" and only["paired"]
+    assert _rows(only)["auroc"]["verdict"] == "better"
+    for wrong, message in (("sines_ae", "two studies of the index"), ("sines_ae,nope", "nope unknown"),
+                           ("sines_ae,hls_ae", "no scores of hls_ae in workspace")):
+        failed = CliRunner().invoke(app, ["compare", "--between", wrong])
+        assert failed.exit_code == 1 and message in failed.output, failed.output
