@@ -46,6 +46,9 @@ VARIANTS = {
         "flatten + gamma": ["features.pooling=flatten", "calibrate.method=gamma"],
         "flatten + latent 16": ["features.pooling=flatten", "model.latent=16"],
         "flatten + hidden 256": ["features.pooling=flatten", "model.hidden=256"],
+        # less training for the same detector (issue 21): faster steps, shorter patience
+        "patience 10": ["train.patience=10"],
+        "lr 0.003": ["train.lr=0.003"],
     },
     **{f"icbhi_{model}": {
         "base": [],

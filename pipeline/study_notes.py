@@ -54,8 +54,7 @@ def _hls(title: str, goal: str) -> Callable[[dict], Notes]:
     )
 
 
-BASELINE_GOAL = ("the deep model's yardstick: where it scores as well, {deep} adds nothing "
-                 "(`pipeline compare --between {deep},{name}` gives the paired verdict)")
+BASELINE_GOAL = "yardstick of {deep}: `pipeline compare --between {name},{deep}` (paired)"
 
 
 def _icbhi(model: str) -> Callable[[dict], Notes]:
