@@ -16,6 +16,7 @@ score that is not finite is an error, never a decision.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Iterator
@@ -103,7 +104,8 @@ class Predictor:
 
     @property
     def model_device(self):
-        return next(self.model.parameters()).device
+        # a closed-form baseline (pca_ae, knn_ae) holds buffers only
+        return next(itertools.chain(self.model.parameters(), self.model.buffers())).device
 
 
 def predict_files(predictor: Predictor, files: list[Path]) -> Iterator[tuple[str, Path, list[dict]]]:

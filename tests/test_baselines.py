@@ -82,3 +82,11 @@ def test_a_closed_form_fit_takes_no_loop_settings():
     raw = project_params({"baselines": {"pca": {"train": {"epochs": 10}}}})
     with pytest.raises(ValueError, match=r"baselines\.pca\.train\.epochs: unknown key"):
         validate(raw)
+
+
+def test_predict_finds_the_device_of_a_model_of_buffers_only():
+    from pipeline.predict import Predictor
+
+    model = build("knn_ae", input_dim=3, k=1).fit(torch.zeros(2, 3))
+    assert not list(model.parameters())  # a closed-form model: buffers only
+    assert Predictor(study=None, model=model, checkpoint={}, calibration={}).model_device.type == "cpu"
