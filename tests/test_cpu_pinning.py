@@ -27,7 +27,7 @@ out = [np.log1p(np.abs(a)), np.exp(a / 4), a @ a.T, np.sum(a, axis=0)]
 torch.manual_seed(0)
 model = torch.nn.Sequential(torch.nn.Conv1d(1, 4, 5), torch.nn.Tanh(), torch.nn.Flatten(),
                             torch.nn.Linear(4 * 253, 3))
-opt = torch.optim.Adam(model.parameters(), 1e-2)
+opt = torch.optim.Adam(model.parameters(), 1e-2, fused=True)  # as training.fit steps
 x = torch.from_numpy(a[:64, None, :])
 for _ in range(5):
     opt.zero_grad(); loss = model(x).pow(2).mean(); loss.backward(); opt.step()
