@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
+import pipeline  # noqa: F401 - first: it pins the CPU kernels before numpy loads (pipeline/cpu.py)
 import numpy as np
 import yaml
 from ablation import ROOT, run_variant
