@@ -6,7 +6,7 @@
 
 Goals: pooled cross-validated AUROC >= 0.80 for the better model, with ICBHI score >= 0.70.
 ``--official`` runs each model with `icbhi.split.scheme=official`, `icbhi.split.folds=[1]`
-through benchmarks/ablation.py's scratch runner (the workspace is left alone). Prints
+through benchmarks/sweep.py's scratch runner (the workspace is left alone). Prints
 figures; it is not a test and never fails on a missed goal. Run from the project root.
 """
 
@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ablation import run_variant
+from sweep import run_variant
 
 STUDIES = ("icbhi_cnn", "icbhi_crnn")
 GOALS = {"auroc": 0.80, "icbhi_score": 0.70}

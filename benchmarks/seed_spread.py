@@ -1,7 +1,7 @@
 """How much a cross-validated study's headline figures move when only the training seed does.
 
 Each study is rebuilt (split, every fold's training, the pooled evaluate) in a scratch
-folder by the ablation runner (benchmarks/ablation.py), once per training seed, with
+folder by the sweep runner (benchmarks/sweep.py), once per training seed, with
 nothing else changed; the workspace and dvc.lock are untouched. Run after `dvc repro`:
     python benchmarks/seed_spread.py                     # every cross-validated study, seeds 42 1 2
     python benchmarks/seed_spread.py icbhi_crnn --seeds 42 1 2 3 4
@@ -19,7 +19,7 @@ import time
 import pipeline  # noqa: F401 - first: it pins the CPU kernels before numpy loads (pipeline/cpu.py)
 import numpy as np
 import yaml
-from ablation import ROOT, run_variant
+from sweep import ROOT, run_variant
 
 from pipeline.params import study_entry
 

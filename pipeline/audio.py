@@ -109,13 +109,15 @@ def stream_audio(
     overlap: int = 0,
     expected_sr: int | None = None,
     min_seconds: float = 0.0,
+    info: sf._SoundFileInfo | None = None,
 ) -> Iterator[np.ndarray]:
     """A mono file's float32 samples in blocks of ``blocksize`` (each starting ``overlap``
     samples before the previous one ends), with ``read_audio``'s checks: memory stays flat
     in the file's length. Every sample is read, so a bad sample anywhere, or a file that
-    ends before its header says, fails the iteration (PipelineError naming ``path``)."""
+    ends before its header says, fails the iteration (PipelineError naming ``path``).
+    ``info``: the file's ``read_audio_info``, where the caller has read it already."""
     path = Path(path)
-    info = read_audio_info(path)
+    info = info if info is not None else read_audio_info(path)
     if info.channels != 1:
         raise PipelineError(f"expected 1 channel(s), found {info.channels}", path)
     if expected_sr is not None and info.samplerate != expected_sr:

@@ -26,6 +26,9 @@ from pipeline.calibration import calibrate, calibration_scores
 from pipeline.metrics import aggregate_units, auroc
 from pipeline.objectives import RANKING, SCORE, Objective
 
+log = logging.getLogger(__name__)
+MIN_NORMAL = 5  # fewer normal calibration units place a fold's median and spread loosely
+
 
 @dataclass
 class Pooled:
@@ -46,10 +49,6 @@ def fold_summary(k: int, objective: Objective, calibration: dict, units: pd.Data
         "sensitivity": float(hits[y != 0].mean()) if (y != 0).any() else float("nan"),
         "specificity": float(hits[y == 0].mean()) if (y == 0).any() else float("nan"),
     }
-
-
-log = logging.getLogger(__name__)
-MIN_NORMAL = 5  # fewer normal calibration units place a fold's median and spread loosely
 
 
 def normal_scale(val: pd.DataFrame, how: str, objective: Objective) -> tuple[float, float]:
@@ -78,15 +77,19 @@ def pool(folds: dict[int, tuple[pd.DataFrame, pd.DataFrame]], cfg: dict, objecti
         summaries.append(fold_summary(k, objective, calibration, fold_units))
         calibrations.append(calibration)
         if calibration["decision"] == "threshold":
-            median, spread_ = normal_scale(val, calibration["aggregate"], objective)
+            median, iqr = normal_scale(val, calibration["aggregate"], objective)
+
+            def ranked(scores: pd.Series, median=median, iqr=iqr) -> np.ndarray:
+                return (objective.log_scale(scores) - median) / iqr
+
             fold_units = fold_units.assign(  # raw_score: the error itself, for the separation ratio
                 raw_score=fold_units[SCORE],
                 score=objective.margin(fold_units[SCORE], calibration["threshold"]),
-                **{RANKING: (objective.log_scale(fold_units[SCORE]) - median) / spread_})
+                **{RANKING: ranked(fold_units[SCORE])})
             window = calibration.get("threshold_window")
-            if window is not None:
+            if window is not None:  # windows too rank on their units' scale (the units' median and IQR)
                 test = test.assign(score=objective.margin(test[SCORE], window),
-                                   **{RANKING: (objective.log_scale(test[SCORE]) - median) / spread_})
+                                   **{RANKING: ranked(test[SCORE])})
         samples.append(test.assign(fold=k))
         units.append(fold_units.assign(fold=k))
     first = calibrations[0]

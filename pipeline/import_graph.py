@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.datasets import PARTS
@@ -32,9 +33,10 @@ def modules() -> dict[str, Path]:
             for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-def static_imports() -> dict[str, set[str]]:
-    """module -> the pipeline modules it names in an import statement, anywhere in it."""
-    known = modules()
+def static_imports(known: dict[str, Path] | None = None) -> dict[str, set[str]]:
+    """module -> the pipeline modules it names in an import statement, anywhere in it
+    (``known``: ``modules()``, given when the caller has it)."""
+    known = known if known is not None else modules()
     graph = {}
     for name, path in known.items():
         found = set()
@@ -62,20 +64,39 @@ def closure(start: set[str], graph: dict[str, set[str]]) -> set[str]:
     return seen
 
 
+@dataclass
+class SourceTree:
+    """The package's modules, their imports and their files' hashes, read once for the
+    fingerprints of many commands."""
+
+    modules: dict[str, Path]
+    imports: dict[str, set[str]]
+    hashes: dict[Path, str] = field(default_factory=dict)  # filled as files are asked for
+
+    @classmethod
+    def read(cls) -> SourceTree:
+        known = modules()
+        return cls(known, static_imports(known))
+
+    def sha256(self, path: Path) -> str:
+        if path not in self.hashes:
+            self.hashes[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return self.hashes[path]
+
+
 def command_code(module: str, command: str, datasets: list[str] = (), models: list[str] = (), *,
-                 graph: dict[str, set[str]] | None = None) -> dict[str, str]:
+                 tree: SourceTree | None = None) -> dict[str, str]:
     """The code ``pipeline <command>`` runs on ``datasets`` with ``models`` (``module``: its
     stage module), as ``{path relative to the repository: sha256 of the file}``: a dataset
     command imports each one's package, any other command each one's ``study`` module, and
-    each model's module (``graph``: ``static_imports()``, given when called many times)."""
+    each model's module (``tree``: ``SourceTree.read()``, given when called many times)."""
     from pipeline.models import module_of
 
+    tree = tree if tree is not None else SourceTree.read()
     start = {"pipeline.cli", module, *map(module_of, models)}
     for dataset in datasets:
         package = f"pipeline.datasets.{dataset.replace('-', '_')}"
         start.add(package if command in DATASET_COMMANDS else f"{package}.study")
-    known = modules()
-    found = closure(start, graph if graph is not None else static_imports())
-    files = sorted(known[m] for m in found if m in known)
+    files = sorted(tree.modules[m] for m in closure(start, tree.imports) if m in tree.modules)
     root = PACKAGE.parent
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    return {str(p.relative_to(root)): tree.sha256(p) for p in files}

@@ -28,12 +28,12 @@ SCORE = "score"  # every score table: the abnormality score of each sample
 # pooled folds: the threshold-free figures (AUROC, pAUC, AUPRC, ROC and PR curves) rank by
 # this column, each fold's scores on a scale that no threshold moves (cross_validation.py)
 RANKING = "ranking"
+PROB = "prob_"  # classifiers: prob_<k>, the probability of class k (class 0 is normal)
 
 
 def ranking(frame: pd.DataFrame) -> np.ndarray:
     """What the threshold-free figures rank by: ``ranking`` where folds were pooled, else ``score``."""
     return frame[RANKING if RANKING in frame else SCORE].to_numpy(dtype=float)
-PROB = "prob_"  # classifiers: prob_<k>, the probability of class k (class 0 is normal)
 
 
 def intervals(units: pd.DataFrame, predicted: np.ndarray, cfg: dict, group: str | None) -> dict:
@@ -122,6 +122,23 @@ class Reconstruction(Objective):
             metrics["test_windows"] = decision_report(samples, calibration["threshold_window"])
         present = [c for c in type_columns if c in units]
         return metrics, detection_by_type(units, present, threshold)
+
+
+class AnomalyScore(Reconstruction):
+    """Detectors whose output is a sample's anomaly score, >= 0 and higher when less normal
+    (a mixture's excess negative log-likelihood, an isolation forest's score): thresholded,
+    pooled and assessed like reconstruction errors; the loss (reported, not descended) is
+    the mean score."""
+
+    name = "anomaly_score"
+    score_name = "anomaly score"
+    margin_name = "log(score / the fold's threshold)"
+
+    def loss(self, model, x, y):
+        return model(x).mean()
+
+    def scores(self, model, x):
+        return model(x)
 
 
 def decision_report(frame: pd.DataFrame, threshold: float) -> dict:
@@ -219,4 +236,4 @@ class Classification(Objective):
         return metrics, detection_by_type(flagged, present, 0.5)
 
 
-OBJECTIVES: dict[str, type[Objective]] = {o.name: o for o in (Reconstruction, Classification)}
+OBJECTIVES: dict[str, type[Objective]] = {o.name: o for o in (Reconstruction, AnomalyScore, Classification)}

@@ -48,7 +48,7 @@ class Download(Section):
 
 
 class FitSettings(Section):
-    """What every fit takes: a model fitted in closed form (pca_ae, knn_ae) takes no more."""
+    """What every fit takes: a model fitted in closed form (the classical baselines) takes no more."""
 
     device: str = "auto"
     scaler: ScalerKind = "none"
@@ -172,26 +172,49 @@ class KNNAE(Section):
     k: PositiveInt = 1  # nearest training inputs averaged (1: the nearest-neighbour distance)
 
 
+class GMMDensity(Section):
+    name: Literal["gmm_density"]
+    components: PositiveInt = 4  # diagonal-covariance Gaussians
+
+
+class IsolationForest(Section):
+    name: Literal["isolation_forest"]
+    trees: PositiveInt = 100
+    max_samples: Annotated[int, Field(ge=2)] = 256  # training inputs drawn for each tree
+
+
 class BandStatsLinear(Section):
     name: Literal["band_stats_linear"]
     band_norm: bool = True
 
 
+class BandStatsBoosting(Section):
+    name: Literal["band_stats_boosting"]
+    band_norm: bool = True
+    iterations: PositiveInt = 100  # boosting rounds (no early stopping)
+    learning_rate: PositiveFloat = 0.1
+    max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
+    l2: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0  # leaf values' L2 penalty
+
+
 SpectrogramModel = Annotated[SimpleCNN | CNNGRU | BandStatsLinear, Field(discriminator="name")]
-MODEL_SCHEMAS = (MLPAE, SimpleCNN, CNNGRU, MnistConvAE, Conv1dAE, PCAAE, KNNAE, BandStatsLinear)
+MODEL_SCHEMAS = (MLPAE, SimpleCNN, CNNGRU, MnistConvAE, Conv1dAE, PCAAE, KNNAE, GMMDensity,
+                 IsolationForest, BandStatsLinear, BandStatsBoosting)
 
 
 class ClosedFormStudy(Section):
-    model: Annotated[PCAAE | KNNAE, Field(discriminator="name")]
+    model: Annotated[PCAAE | KNNAE | GMMDensity | IsolationForest, Field(discriminator="name")]
     train: FitSettings
 
 
 class Baselines(Section):
-    """HLS-CMDS's classical detectors (hls_pca, hls_knn): the autoencoder's features, folds
-    and calibration (its top-level sections), another model."""
+    """HLS-CMDS's classical detectors (hls_pca, hls_knn, hls_gmm, hls_iforest): the
+    autoencoder's features, folds and calibration (its top-level sections), another model."""
 
     pca: ClosedFormStudy | None = None
     knn: ClosedFormStudy | None = None
+    gmm: ClosedFormStudy | None = None
+    iforest: ClosedFormStudy | None = None
 
 
 # ---------------------------------------------------------------- HLS-CMDS (top level)
@@ -361,9 +384,16 @@ class ICBHISemi(Section):
         return self
 
 
+# binary: normal vs crackle and/or wheeze; multiclass: normal, crackle, wheeze, both
+ICBHITask = Literal["binary", "multiclass"]
+
+
 class ICBHITrain(Train):
-    # binary: normal vs crackle and/or wheeze; multiclass: normal, crackle, wheeze, both
-    task: Literal["binary", "multiclass"] = "binary"
+    task: ICBHITask = "binary"
+
+
+class ICBHIFit(FitSettings):
+    task: ICBHITask = "binary"
 
 
 class ICBHIModel(Section):
@@ -371,12 +401,18 @@ class ICBHIModel(Section):
     train: ICBHITrain
 
 
+class ICBHIClosedForm(Section):
+    model: BandStatsBoosting
+    train: ICBHIFit
+
+
 class ICBHI(Section):
     features: CycleFeatures | None = None
     split: ICBHISplit | None = None
     cnn: ICBHIModel | None = None
     crnn: ICBHIModel | None = None
-    logreg: ICBHIModel | None = None  # icbhi_logreg, the classical baseline
+    logreg: ICBHIModel | None = None  # icbhi_logreg and icbhi_hgb, the classical baselines
+    hgb: ICBHIClosedForm | None = None
     semi: ICBHISemi | None = None
     calibrate: ClassifierCalibrate | None = None
     evaluate: Evaluate | None = None
@@ -476,7 +512,7 @@ class Datasets(Section):
 
 class StudyEntry(Section):
     dataset: str
-    objective: Literal["reconstruction", "classification"]
+    objective: Literal["reconstruction", "anomaly_score", "classification"]
     model: DottedKey
     train: DottedKey
     evaluate: DottedKey

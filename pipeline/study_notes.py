@@ -65,6 +65,14 @@ def _icbhi(model: str) -> Callable[[dict], Notes]:
     )
 
 
+def _icbhi_baseline(model: str, name: str) -> Callable[[dict], Notes]:
+    return lambda audit: Notes(
+        title=f"ICBHI 2017 baseline: {model} on per-band log-mel statistics (sd, range, "
+              "frame-to-frame change of each band-normalised band), the CNNs' folds and calibration",
+        goal=BASELINE_GOAL.format(deep="icbhi_crnn", name=name),
+        limitations=ICBHI_LIMITATIONS)
+
+
 def _fixed(notes: Notes) -> Callable[[dict], Notes]:
     return lambda audit: notes
 
@@ -82,11 +90,14 @@ NOTES: dict[str, Callable[[dict], Notes]] = {
     "hls_knn": _hls("HLS-CMDS baseline: distance to the nearest normal training window, the "
                     "autoencoder's features and folds",
                     BASELINE_GOAL.format(deep="hls_ae", name="hls_knn")),
-    "icbhi_logreg": lambda audit: Notes(
-        title="ICBHI 2017 baseline: logistic regression on per-band log-mel statistics "
-              "(mean, sd, range, frame-to-frame change), the CNNs' folds and calibration",
-        goal=BASELINE_GOAL.format(deep="icbhi_crnn", name="icbhi_logreg"),
-        limitations=ICBHI_LIMITATIONS),
+    "hls_gmm": _hls("HLS-CMDS baseline: negative log-likelihood under a 4-component diagonal "
+                    "Gaussian mixture of the training windows, the autoencoder's features and folds",
+                    BASELINE_GOAL.format(deep="hls_ae", name="hls_gmm")),
+    "hls_iforest": _hls("HLS-CMDS baseline: isolation forest score (100 trees) of the window, the "
+                        "autoencoder's features and folds",
+                        BASELINE_GOAL.format(deep="hls_ae", name="hls_iforest")),
+    "icbhi_logreg": _icbhi_baseline("logistic regression", "icbhi_logreg"),
+    "icbhi_hgb": _icbhi_baseline("histogram gradient boosting (100 rounds)", "icbhi_hgb"),
     "mnist_ae": _fixed(Notes(
         title="MNIST: convolutional autoencoder (the notes' table), latent space and reconstructions",
         goal="lower MSE per pixel; 5-NN digit accuracy on codes well above 0.1 (chance)",

@@ -179,6 +179,11 @@ class EpochProgress:
             self.bar.close()
 
 
+def _require_samples(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray]) -> None:
+    if len(train[0]) == 0 or len(val[0]) == 0:
+        raise ValueError(f"need training and validation samples, got {len(train[0])} and {len(val[0])}")
+
+
 def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
         val: tuple[np.ndarray, np.ndarray], cfg: TrainConfig,
         unlabelled: np.ndarray | None = None, steps_per_epoch: int = 0) -> tuple[nn.Module, pd.DataFrame]:
@@ -189,8 +194,7 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
     pipeline/semi.py), in ``steps_per_epoch`` steps an epoch (0: as many as ``unlabelled``
     fills); an objective that is an ``nn.Module`` has its own parameters trained too.
     """
-    if len(train[0]) == 0 or len(val[0]) == 0:
-        raise ValueError(f"need training and validation samples, got {len(train[0])} and {len(val[0])}")
+    _require_samples(train, val)
     if cfg.monitor == "auroc" and len(np.unique(np.asarray(val[1]) != 0)) < 2:
         raise PipelineError("train.monitor auroc needs normal and abnormal validation samples "
                             "(use loss)")
@@ -249,13 +253,18 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
 def fit_closed_form(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
                     val: tuple[np.ndarray, np.ndarray], cfg: TrainConfig) -> tuple[nn.Module, pd.DataFrame]:
     """A model with ``closed_form`` set, fitted by one call of its ``fit`` on the training
-    inputs (principal axes, a bank of neighbours) rather than by the loop; its history is
-    one row: the objective's mean loss on the training and validation inputs."""
-    if len(train[0]) == 0 or len(val[0]) == 0:
-        raise ValueError(f"need training and validation samples, got {len(train[0])} and {len(val[0])}")
+    inputs and labels (principal axes, a bank of neighbours, scikit-learn's trees) rather
+    than by the loop; its history is one row: the objective's mean loss on the training and
+    validation inputs."""
+    from threadpoolctl import threadpool_limits
+
+    _require_samples(train, val)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    model = model.to(device).fit(torch.from_numpy(train[0]).to(device))
+    x, y = (torch.from_numpy(a).to(device) for a in train)
+    # scikit-learn's OpenMP sums split by thread, as torch's do: the same fixed count
+    with threadpool_limits(CPU_THREADS):
+        model = model.to(device).fit(x, y)
     size = predict_batch_size(train[0])
     history = pd.DataFrame([{"epoch": 1, "train_loss": mean_loss(model, objective, *train, device, size),
                              "val_loss": mean_loss(model, objective, *val, device, size)}])

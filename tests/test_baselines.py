@@ -1,5 +1,6 @@
-"""Classical baselines: closed-form detectors that score like autoencoders, and a logistic
-regression on band statistics; all of them travel as data-only checkpoints."""
+"""Classical baselines: closed-form detectors that score like autoencoders or by an anomaly
+score of their own (scikit-learn's, recomputed in torch), a logistic regression and
+boosted trees on band statistics; all of them travel as data-only checkpoints."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from pipeline.models import build
-from pipeline.objectives import Reconstruction
+from pipeline.objectives import AnomalyScore, Classification, Reconstruction
 from pipeline.params_schema import validate
 from pipeline.scalers import Scaler
 from pipeline.training import TrainConfig, fit_closed_form, load_checkpoint, save_checkpoint
@@ -52,16 +53,105 @@ def test_nearest_neighbour_error_is_the_squared_distance_to_the_nearest_training
         build("knn_ae", input_dim=2, k=4).fit(bank)
 
 
-@pytest.mark.parametrize("name, kwargs", [("pca_ae", {"components": 2}), ("knn_ae", {"k": 1})])
-def test_a_closed_form_model_travels_as_a_data_only_checkpoint(tmp_path, name, kwargs):
+def _sklearn_seed(seed: int) -> int:
+    """The random_state a closed-form fit hands scikit-learn after ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    return int(torch.randint(0, 2**31 - 1, ()).item())
+
+
+def test_isolation_forest_scores_are_scikit_learns():
+    from sklearn.ensemble import IsolationForest
+
+    rng = np.random.default_rng(0)
+    x, probe = rng.normal(size=(300, 12)).astype(np.float32), rng.normal(size=(50, 12)).astype(np.float32) * 2
+    torch.manual_seed(5)
+    model = build("isolation_forest", input_dim=12, trees=40, max_samples=128).fit(torch.from_numpy(x))
+    reference = IsolationForest(n_estimators=40, max_samples=128, random_state=_sklearn_seed(5)).fit(x)
+    scores = AnomalyScore().scores(model, torch.from_numpy(probe)).numpy()
+    np.testing.assert_allclose(scores, -reference.score_samples(probe), rtol=1e-6)
+    assert scores.min() > 0 and scores.max() <= 1
+    with pytest.raises(ValueError, match=r"expected input \(N, 12\)"):
+        model(torch.zeros(2, 13))
+
+
+def test_mixture_score_is_the_negative_log_likelihood_above_the_mixtures_floor():
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(0, 1, (100, 5)), rng.normal(6, 0.5, (100, 5))]).astype(np.float32)
+    torch.manual_seed(2)
+    model = build("gmm_density", input_dim=5, components=2).fit(torch.from_numpy(x))
+    reference = GaussianMixture(2, covariance_type="diag", random_state=_sklearn_seed(2)).fit(
+        x.astype(np.float64))
+    probe = torch.from_numpy(rng.normal(3, 3, (40, 5)).astype(np.float32))
+    np.testing.assert_allclose(model.log_likelihood(probe).numpy(),
+                               reference.score_samples(probe.numpy().astype(np.float64)), rtol=1e-10)
+    scores = AnomalyScore().scores(model, probe)
+    assert (scores >= 0).all()
+    # a point between the clusters is less likely than one at a cluster's centre
+    assert model(torch.tensor([[3.0] * 5])) > model(torch.tensor([[6.0] * 5]))
+    with pytest.raises(ValueError, match="3 mixture components need as many"):
+        build("gmm_density", input_dim=5, components=3).fit(torch.from_numpy(x[:2]))
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_boosted_trees_probabilities_are_scikit_learns(n_classes):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from pipeline.models.baselines import BandStatistics
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(240, 1, 8, 12)).astype(np.float32)
+    spread = x[:, 0, :2].std(-1).mean(-1)  # what the classes are made of
+    y = (np.digitize(spread, [0.9, 1.0, 1.1]) if n_classes == 4 else spread > 1).astype(np.int64)
+    objective = Classification.for_training(y, n_classes)
+    model, history = fit_closed_form(
+        build("band_stats_boosting", n_mels=8, frames=12, n_classes=n_classes, iterations=20),
+        objective, (x, y), (x[:10], y[:10]), CFG)  # the loop's path: labels reach fit
+    statistics = BandStatistics(8, 12, band_norm=True)(torch.from_numpy(x)).numpy()
+    reference = HistGradientBoostingClassifier(
+        max_iter=20, early_stopping=False,
+        random_state=_sklearn_seed(CFG.seed)).fit(statistics, y)
+    probabilities = objective.scores(model, torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(probabilities, reference.predict_proba(statistics), atol=1e-6)
+    assert len(history) == 1
+    with pytest.raises(ValueError, match="fit it on labels"):
+        build("band_stats_boosting", n_mels=8, frames=12).fit(torch.from_numpy(x))
+
+
+def _fitted(name: str) -> tuple[torch.nn.Module, dict, torch.Tensor]:
+    """A small fitted closed-form model of each kind, its arguments and a probe."""
+    if name == "band_stats_boosting":
+        x = np.random.default_rng(4).normal(size=(60, 1, 4, 6)).astype(np.float32)
+        kwargs = {"n_mels": 4, "frames": 6, "n_classes": 2, "iterations": 5}
+        y = torch.from_numpy((x[:, 0, 0].mean(-1) > 0).astype(np.int64))
+        return build(name, **kwargs).fit(torch.from_numpy(x), y), kwargs, torch.from_numpy(x[:7])
+    kwargs = {"pca_ae": {"components": 2}, "knn_ae": {"k": 1}, "gmm_density": {"components": 2},
+              "isolation_forest": {"trees": 5, "max_samples": 16}}[name]
     x = _low_rank(30, 2, 6)
     model = build(name, input_dim=6, **kwargs).fit(torch.from_numpy(x))
+    return model, {"input_dim": 6, **kwargs}, torch.from_numpy(_low_rank(5, 2, 6, seed=3))
+
+
+@pytest.mark.parametrize("name", ["pca_ae", "knn_ae", "gmm_density", "isolation_forest",
+                                  "band_stats_boosting"])
+def test_a_closed_form_model_travels_as_a_data_only_checkpoint(tmp_path, name):
+    model, kwargs, probe = _fitted(name)
     path = tmp_path / "model.pt"
-    save_checkpoint(path, name, {"input_dim": 6, **kwargs}, model, Scaler("none").fit(x).state(),
-                    study="hls_pca")
-    loaded, _ = load_checkpoint(path, "hls_pca")  # the bank's length comes from the file
-    probe = torch.from_numpy(_low_rank(5, 2, 6, seed=3))
+    save_checkpoint(path, name, kwargs, model, Scaler("none").fit(probe.numpy()).state(), study="hls_pca")
+    loaded, _ = load_checkpoint(path, "hls_pca")  # a bank's or a forest's size comes from the file
     assert torch.equal(loaded(probe), model(probe))
+
+
+def test_band_statistics_leave_out_the_means_that_band_normalisation_zeroes():
+    from pipeline.models.baselines import BandStatistics
+
+    x = torch.randn(3, 1, 4, 10) + torch.arange(4.0)[None, None, :, None]
+    normalised, raw = BandStatistics(4, 10, band_norm=True), BandStatistics(4, 10, band_norm=False)
+    assert normalised(x).shape == (3, 12) and normalised.features == 12
+    assert raw(x).shape == (3, 16) and raw.features == 16
+    assert torch.allclose(raw(x)[:, :4], x[:, 0].mean(-1))  # the means, then what both share
+    assert torch.allclose(raw(x)[:, 4:], normalised(x), atol=1e-6)
 
 
 def test_band_statistics_logistic_regression_shapes_and_input_check():

@@ -99,5 +99,5 @@ def test_build_imports_the_named_models_module_alone():
             "build('mlp_ae', input_dim=4); "
             "print(sorted(m for m in sys.modules if m.startswith('pipeline.models.')))")
     assert printed_by(code) == "['pipeline.models.mlp_ae']"
-    with pytest.raises(KeyError, match="unknown model 'nope'; known: band_stats_linear, cnn_gru"):
+    with pytest.raises(KeyError, match="unknown model 'nope'; known: band_stats_boosting, band_stats_"):
         build("nope")

@@ -116,7 +116,8 @@ BAD = [
     ("studies.holdout.sines_ae.dataset", "sinez",
      "studies.holdout.sines_ae.dataset: 'sinez' is not in the datasets index"),
     ("studies.cross_validated.hls_ae.objective", "regression",
-     "studies.cross_validated.hls_ae.objective: Input should be 'reconstruction' or 'classification'"),
+     "studies.cross_validated.hls_ae.objective: Input should be 'reconstruction', 'anomaly_score' or "
+     "'classification'"),
     ("studies.cross_validated.hls_ae.modle", "model",
      "studies.cross_validated.hls_ae.modle: unknown key "
      "(did you mean studies.cross_validated.hls_ae.model?)"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ import pandas as pd
 from pipeline.audio import read_audio, read_audio_info, stream_audio
 from pipeline.features.parallel import map_in_chunks
 from pipeline.features.spectral import Backend, MelSettings, log_mel
+
+if TYPE_CHECKING:
+    import soundfile as sf
 from pipeline.progress import bar as progress_bar
 
 PadMode = Literal["repeat", "zeros"]
@@ -182,14 +185,16 @@ def _start_ordered_batches(first: np.ndarray, size: int, span: int) -> Iterator[
 
 
 def recording_cycle_log_mels(path: str | Path, cycles: pd.DataFrame, cfg: CycleFeatures, *,
-                             batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                             batch: int, info: sf._SoundFileInfo | None = None
+                             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(positions, log-mels)`` of one recording's cycles (rows of ``cycles``: start, end),
     cut as ``cycle_log_mels`` cuts them, in batches of at most ``batch`` cycles taken in start
     order. The file is read and resampled block by block and only the audio from the
     batch's first start on is held, so memory stays flat in the recording's length; every
-    sample is read, so a bad one anywhere fails the iteration."""
-    info = read_audio_info(path)
-    chunks = resample_stream(stream_audio(path, blocksize=STREAM_BLOCK), info.samplerate,
+    sample is read, so a bad one anywhere fails the iteration. ``info``: the file's
+    ``read_audio_info``, where the caller has read it already."""
+    info = info if info is not None else read_audio_info(path)
+    chunks = resample_stream(stream_audio(path, blocksize=STREAM_BLOCK, info=info), info.samplerate,
                              cfg.sample_rate, info.frames)
     rate, n_samples = cfg.sample_rate, round(cfg.cycle_s * cfg.sample_rate)
     first = np.array([round(start * rate) for start in cycles["start"]], dtype=np.int64)

@@ -25,7 +25,10 @@ MODULES = {  # model name -> its module under pipeline/models/
     "cnn_gru": "crnn",
     "pca_ae": "baselines",
     "knn_ae": "baselines",
+    "gmm_density": "baselines",
+    "isolation_forest": "baselines",
     "band_stats_linear": "baselines",
+    "band_stats_boosting": "baselines",
 }
 MODELS: dict[str, type[nn.Module]] = {}  # filled as their modules are imported
 

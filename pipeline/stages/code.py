@@ -19,7 +19,7 @@ import json
 import logging
 
 from pipeline import datasets, paths
-from pipeline.import_graph import DATASET_COMMANDS, command_code, static_imports
+from pipeline.import_graph import DATASET_COMMANDS, SourceTree, command_code
 from pipeline.io import atomic_dir
 from pipeline.params import STUDY_GROUPS, index, load_params, lookup
 
@@ -36,11 +36,11 @@ def fingerprints(commands: dict[str, tuple[str, str]], params: dict) -> dict[str
     ``commands`` is the CLI's table (name -> (module, help)), ``params`` the loaded params."""
     studies = index(params, "studies")
 
-    graph = static_imports()
+    tree = SourceTree.read()
 
     def write(command: str, argument: str | None, on: list[str], models: list[str] = ()) -> None:
         path = paths.code_fingerprint(command, argument).relative_to(paths.CODE)
-        out[str(path)] = command_code(commands[command][0], command, on, models, graph=graph)
+        out[str(path)] = command_code(commands[command][0], command, on, models, tree=tree)
 
     out: dict[str, dict[str, str]] = {}
     for command in STUDY_COMMANDS:

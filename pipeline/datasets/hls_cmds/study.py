@@ -56,5 +56,5 @@ STUDIES = {
                   "test.specificity_ci_low", "test.specificity_ci_high",
                   "test.specificity_target", "test.separation", "cv.auroc_mean", "cv.auroc_std"),
     )
-    for name in ("hls_ae", "hls_pca", "hls_knn")
+    for name in ("hls_ae", "hls_pca", "hls_knn", "hls_gmm", "hls_iforest")
 }

@@ -103,7 +103,7 @@ def _featurize_icbhi(path: Path, settings: dict) -> tuple[list[dict], Iterator[S
         meta_columns = ["unit"]  # the segments make one unit: the file
 
     def batches() -> Iterator[Samples]:
-        for positions, x in recording_cycle_log_mels(path, cycles, cfg, batch=PREDICT_BATCH):
+        for positions, x in recording_cycle_log_mels(path, cycles, cfg, batch=PREDICT_BATCH, info=info):
             meta = cycles.iloc[positions][meta_columns].reset_index(drop=True)
             # taken in start order; ``position`` puts the units back in the file's order
             yield Samples(x=x, y=np.zeros(len(x), np.int64), meta=meta.assign(position=positions))
@@ -177,5 +177,5 @@ STUDIES = {
                   "test.specificity_ci_high", "test.accuracy", "test.f1_macro",
                   "cv.auroc_mean", "cv.auroc_std"),
     )
-    for model in ("cnn", "crnn", "logreg")  # logreg: the classical baseline
+    for model in ("cnn", "crnn", "logreg", "hgb")  # logreg, hgb: the classical baselines
 }
