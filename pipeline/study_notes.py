@@ -65,6 +65,11 @@ def _icbhi(model: str) -> Callable[[dict], Notes]:
     )
 
 
+def _hls_baseline(detector: str, name: str) -> Callable[[dict], Notes]:
+    return _hls(f"HLS-CMDS baseline: {detector}, the autoencoder's features and folds",
+                BASELINE_GOAL.format(deep="hls_ae", name=name))
+
+
 def _icbhi_baseline(model: str, name: str) -> Callable[[dict], Notes]:
     return lambda audit: Notes(
         title=f"ICBHI 2017 baseline: {model} on per-band log-mel statistics (sd, range, "
@@ -84,18 +89,12 @@ NOTES: dict[str, Callable[[dict], Notes]] = {
     "icbhi_cnn": _icbhi("SimpleCNN"),
     "icbhi_crnn": _icbhi("CNN+GRU"),
     # classical baselines on the same features, folds and calibration
-    "hls_pca": _hls("HLS-CMDS baseline: PCA reconstruction error (32 principal axes of the "
-                    "training windows), the autoencoder's features and folds",
-                    BASELINE_GOAL.format(deep="hls_ae", name="hls_pca")),
-    "hls_knn": _hls("HLS-CMDS baseline: distance to the nearest normal training window, the "
-                    "autoencoder's features and folds",
-                    BASELINE_GOAL.format(deep="hls_ae", name="hls_knn")),
-    "hls_gmm": _hls("HLS-CMDS baseline: negative log-likelihood under a 4-component diagonal "
-                    "Gaussian mixture of the training windows, the autoencoder's features and folds",
-                    BASELINE_GOAL.format(deep="hls_ae", name="hls_gmm")),
-    "hls_iforest": _hls("HLS-CMDS baseline: isolation forest score (100 trees) of the window, the "
-                        "autoencoder's features and folds",
-                        BASELINE_GOAL.format(deep="hls_ae", name="hls_iforest")),
+    "hls_pca": _hls_baseline("PCA reconstruction error (32 principal axes of the training "
+                             "windows)", "hls_pca"),
+    "hls_knn": _hls_baseline("distance to the nearest normal training window", "hls_knn"),
+    "hls_gmm": _hls_baseline("negative log-likelihood under a 4-component diagonal Gaussian "
+                             "mixture of the training windows", "hls_gmm"),
+    "hls_iforest": _hls_baseline("isolation forest score (100 trees) of the window", "hls_iforest"),
     "icbhi_logreg": _icbhi_baseline("logistic regression", "icbhi_logreg"),
     "icbhi_hgb": _icbhi_baseline("histogram gradient boosting (100 rounds)", "icbhi_hgb"),
     "mnist_ae": _fixed(Notes(
