@@ -157,25 +157,37 @@ class Classification(Objective):
     score_name = "P(abnormal) = 1 - P(normal)"
     margin_name = "logit P(abnormal) - logit(the fold's threshold)"
 
-    def __init__(self, class_weights: torch.Tensor | None = None):
-        self.class_weights = class_weights
+    def __init__(self, class_weights: torch.Tensor | None = None, mixup: float = 0.0):
+        self.class_weights, self.mixup = class_weights, mixup
 
     @classmethod
-    def for_training(cls, labels=None, n_classes=None):
+    def for_training(cls, labels=None, n_classes=None, mixup: float = 0.0):
         """Class weights "balanced" over ``labels``: each class counts as much in the loss
-        (no labels: unweighted, for scoring)."""
+        (no labels: unweighted, for scoring). ``mixup``: the Beta(a, a) parameter of mixup
+        in training (0: off)."""
         import torch
 
         if labels is None:
-            return cls()
+            return cls(mixup=mixup)
         counts = np.bincount(labels, minlength=n_classes or 0).astype(np.float32)
-        return cls(torch.from_numpy(counts.sum() / (len(counts) * np.maximum(counts, 1))))
+        return cls(torch.from_numpy(counts.sum() / (len(counts) * np.maximum(counts, 1))), mixup)
 
     def loss(self, model, x, y):
+        """Cross-entropy; in training with ``mixup``, on a batch mixed with a shuffled copy of
+        itself (Zhang et al. 2018): inputs blended by a weight drawn from Beta(mixup, mixup)
+        (torch's seeded generator), the loss blended by the same weight over both labels.
+        Validation loss (the model in eval mode) is never mixed."""
+        import torch
         import torch.nn.functional as F
 
         weights = None if self.class_weights is None else self.class_weights.to(x.device)
-        return F.cross_entropy(model(x), y, weight=weights)
+        if not (self.mixup and model.training):
+            return F.cross_entropy(model(x), y, weight=weights)
+        share = torch.distributions.Beta(self.mixup, self.mixup).sample().item()
+        partner = torch.randperm(len(x)).to(x.device)
+        logits = model(share * x + (1 - share) * x[partner])
+        return (share * F.cross_entropy(logits, y, weight=weights)
+                + (1 - share) * F.cross_entropy(logits, y[partner], weight=weights))
 
     def scores(self, model, x):
         import torch

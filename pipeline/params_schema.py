@@ -141,6 +141,7 @@ class SimpleCNN(Section):
     dropout: Dropout = 0.0
     spec_augment: SpecAugment | None = None
     band_norm: bool = False  # each mel band minus its mean over the cycle (a device's response)
+    time_shift: Annotated[int, Field(ge=0)] = 0  # training: a random circular shift of up to this many frames
 
 
 class CNNGRU(Section):
@@ -151,6 +152,7 @@ class CNNGRU(Section):
     dropout: Dropout = 0.0
     spec_augment: SpecAugment | None = None
     band_norm: bool = False
+    time_shift: Annotated[int, Field(ge=0)] = 0
 
 
 class MnistConvAE(Section):
@@ -390,6 +392,7 @@ ICBHITask = Literal["binary", "multiclass"]
 
 class ICBHITrain(Train):
     task: ICBHITask = "binary"
+    mixup: NonNegative = 0.0  # Beta(a, a) of mixup in training; 0: off
 
 
 class ICBHIFit(FitSettings):

@@ -95,12 +95,14 @@ class Study:
         """The split manifest's column naming each unit's split for this study's model."""
         return self.partition or ("final" if self.cross_validated else "split")
 
-    def make_objective(self, labels: np.ndarray | None = None, n_classes: int | None = None):
+    def make_objective(self, labels: np.ndarray | None = None, n_classes: int | None = None,
+                       **training: Any):
         """The study's objective (``pipeline/objectives.py``); for training, weighted by the
-        training ``labels`` where the kind weighs classes (none given: for scoring)."""
+        training ``labels`` where the kind weighs classes (none given: for scoring), with
+        the kind's own ``training`` settings (a classifier's ``mixup``)."""
         from pipeline.objectives import OBJECTIVES
 
-        return OBJECTIVES[self.objective].for_training(labels, n_classes)
+        return OBJECTIVES[self.objective].for_training(labels, n_classes, **training)
 
     def samples(self, splits: list[str], params: dict) -> dict[str, Samples]:
         """The study's ``splits`` (train, val, test) of its partition, loaded."""

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pipeline.models import register
-from pipeline.models.spectrogram_layers import check_input, input_layers
+from pipeline.models.spectrogram_layers import channels_last, check_input, input_layers
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -38,6 +38,7 @@ class CNNGRU(nn.Module):
         dropout: float = 0.0,
         spec_augment: dict | None = None,
         band_norm: bool = False,
+        time_shift: int = 0,
     ):
         super().__init__()
         pool = 2 ** len(channels)
@@ -47,7 +48,7 @@ class CNNGRU(nn.Module):
                 f"got {n_mels}, {frames}"
             )
         self.n_mels = n_mels
-        self.augment = input_layers(spec_augment, band_norm)
+        self.augment = input_layers(spec_augment, band_norm, time_shift)
         widths = [1, *channels]
         self.features = nn.Sequential(*(_conv_block(a, b) for a, b in pairwise(widths)))
         self.gru = nn.GRU(
@@ -56,6 +57,7 @@ class CNNGRU(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(gru_hidden * (2 if bidirectional else 1), n_classes)
+        channels_last(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.n_mels)

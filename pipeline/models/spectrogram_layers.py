@@ -41,6 +41,27 @@ class SpecAugment(nn.Module):
         return torch.where(masked, x.mean(dim=(1, 2, 3), keepdim=True), x)
 
 
+class TimeShift(nn.Module):
+    """In training, each example rolled along time by its own random whole number of frames
+    in [-max_frames, max_frames] (circular: what leaves one end comes back at the other). A
+    respiratory cycle's crackle or wheeze may fall anywhere in it, so where it sits should
+    not teach the model anything."""
+
+    def __init__(self, max_frames: int):
+        super().__init__()
+        if max_frames < 0:
+            raise ValueError(f"time_shift must be >= 0 frames, got {max_frames}")
+        self.max_frames = max_frames
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.max_frames == 0:
+            return x
+        frames = x.shape[-1]
+        shifts = torch.randint(-self.max_frames, self.max_frames + 1, (x.shape[0], 1), device=x.device)
+        columns = (torch.arange(frames, device=x.device) - shifts) % frames  # (N, frames)
+        return torch.gather(x, -1, columns[:, None, None, :].expand_as(x))
+
+
 class BandNorm(nn.Module):
     """Each mel band minus its mean over the cycle's frames (cepstral mean normalisation in
     the log-mel domain): a fixed channel response, such as a recording device's, is a
@@ -50,11 +71,22 @@ class BandNorm(nn.Module):
         return x - x.mean(dim=-1, keepdim=True)
 
 
-def input_layers(spec_augment: dict | None, band_norm: bool = False) -> nn.Module:
-    """What a model does to its input first: ``band_norm`` (always), then masking by its
-    ``spec_augment`` settings (training only; None: none)."""
-    layers = ([BandNorm()] if band_norm else []) + ([SpecAugment(**spec_augment)] if spec_augment else [])
+def input_layers(spec_augment: dict | None, band_norm: bool = False, time_shift: int = 0) -> nn.Module:
+    """What a model does to its input first: ``band_norm`` (always), then, in training only,
+    a random circular shift of up to ``time_shift`` frames and masking by its
+    ``spec_augment`` settings (None: none)."""
+    layers = (([BandNorm()] if band_norm else []) + ([TimeShift(time_shift)] if time_shift else [])
+              + ([SpecAugment(**spec_augment)] if spec_augment else []))
     return nn.Sequential(*layers) if layers else nn.Identity()
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    """``model`` with its 4-D weights stored channels-last, so that its convolutions run
+    channels-last too (oneDNN's faster path on CPU: an epoch of either ICBHI model takes
+    about 20 % less time on 2 cores). Set at construction, the layout holds in training,
+    scoring and in a loaded checkpoint alike (loading copies into these tensors), so every
+    path sums in the same order."""
+    return model.to(memory_format=torch.channels_last)
 
 
 def check_input(x: torch.Tensor, n_mels: int, frames: int | None = None) -> None:

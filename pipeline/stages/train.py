@@ -79,7 +79,9 @@ def fit_model(study: Study, params: dict, train_set: Samples, val_set: Samples,
         model_kwargs["n_classes"] = len(train_set.classes)
     torch.manual_seed(cfg.seed)  # the same initial weights on every run
     model = build(model_name, **model_kwargs)
-    objective = study.make_objective(train_set.y[labelled], model_kwargs.get("n_classes"))
+    mixup = study.params(params, "train").get("mixup", 0.0)  # a classifier's alone (the schema)
+    objective = study.make_objective(train_set.y[labelled], model_kwargs.get("n_classes"),
+                                     **({"mixup": mixup} if mixup else {}))
     trained_by, unlabelled, steps = objective, None, 0  # semi-supervised: a wrapper trains
     if study.semi_method:
         trained_by, unlabelled = _semi_objective(study, params, objective, model, x_train, labelled)
