@@ -60,7 +60,7 @@ def run_variant(study: str, overrides: list[str]) -> dict:
         params = yaml.safe_load(params_path.read_text())
         base = yaml.safe_load((ROOT / "params.yaml").read_text())
         dataset = study_entry(base, study)[1]["dataset"]  # the studies index names its dataset
-        split_key, features_key = (dataset_entry(base, dataset)[k] for k in ("split", "features"))
+        features_key = dataset_entry(base, dataset)["features"]
         (work / "data").mkdir()
         for folder in ("raw", "records"):
             (work / "data" / folder).symlink_to(ROOT / "data" / folder)
@@ -73,8 +73,7 @@ def run_variant(study: str, overrides: list[str]) -> dict:
         (work / "reports" / "download" / f"{dataset}.json").symlink_to(
             ROOT / "reports" / "download" / f"{dataset}.json")
         run(["split", dataset], work, env)
-        for fold in lookup(params, split_key)["folds"]:
-            run(["train", study, "--fold", str(fold)], work, env)
+        run(["train", study], work, env)  # every fold, then the final model (evaluate calibrates it)
         run(["evaluate", study], work, env)
         metrics = json.loads((work / "metrics" / study / "details.json").read_text())
         return {**metrics, "validation": validation_auroc(work / "data" / "scores" / study / "folds")}

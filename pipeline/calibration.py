@@ -1,5 +1,5 @@
-"""Decision thresholds from validation scores only (the calibrate stage's core; evaluate
-calibrates each cross-validation fold with it).
+"""Decision thresholds from validation scores only (evaluate calibrates each
+cross-validation fold and each final model with it).
 
 Autoencoders see only normal sounds in validation, so their threshold is a point of
 the normal error distribution: ``percentile`` (its q-th percentile), ``gamma`` (the q-th
@@ -131,11 +131,11 @@ def calibrate(val_scores: pd.DataFrame, cfg: dict) -> dict:
 
 
 def read_calibration(path: Path) -> dict:
-    """``threshold.json`` as ``calibrate`` wrote it. Anything else (not JSON, not an
+    """``threshold.json`` as ``evaluate`` wrote it. Anything else (not JSON, not an
     object, a key missing, a threshold that is not a finite number) is a PipelineError
     naming the file, before any audio or test set is read."""
     path = Path(path)
-    again = "re-run `pipeline calibrate` for its study, or `dvc repro`"
+    again = "re-run `pipeline evaluate` for its study, or `dvc repro`"
     if not path.is_file():
         raise PipelineError(f"no calibration here ({again})", path)
     try:

@@ -30,10 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Split DATASET's records into train/val/test; write the manifest and the audit."),
     "train": ("pipeline.stages.train",
               "Train STUDY's models (every fold, then the final one); write checkpoints, curves, scores."),
-    "calibrate": ("pipeline.stages.calibrate",
-                  "Calibrate STUDY's decision threshold on its validation scores."),
     "evaluate": ("pipeline.stages.evaluate",
-                 "Evaluate STUDY on its test set: metrics, DVC plot data and figures."),
+                 "Calibrate STUDY's threshold on validation, evaluate it on test: metrics, plots, figures."),
     "semi-summary": ("pipeline.stages.semi_summary",
                      "Pool the semi-supervised grid: metrics, the label-fraction curve and the label audit."),
     "report": ("pipeline.stages.report",
@@ -50,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 # commands that write a stage's outputs: one run of each (command, dataset or study) at a time
-WRITERS = {"code", "download", "generate", "features", "split", "train", "calibrate", "evaluate",
+WRITERS = {"code", "download", "generate", "features", "split", "train", "evaluate",
            "semi-summary", "report"}
 
 

@@ -56,11 +56,9 @@ def _invoke(*args: str) -> None:
 
 def test_a_toy_dataset_and_study_take_two_files_and_params_entries(project):
     stages = {s.addressing: s for s in _toy_stages(project)}
-    assert set(stages) == {"generate@toy", "train_holdout@toy_ae", "calibrate_holdout@toy_ae",
-                           "evaluate_holdout@toy_ae"}
+    assert set(stages) == {"generate@toy", "train_holdout@toy_ae", "evaluate_holdout@toy_ae"}
     _invoke("code")
-    for name in ("generate@toy", "train_holdout@toy_ae", "calibrate_holdout@toy_ae",
-                 "evaluate_holdout@toy_ae"):
+    for name in ("generate@toy", "train_holdout@toy_ae", "evaluate_holdout@toy_ae"):
         stage = stages[name]
         code = [d.def_path for d in stage.deps if d.def_path.startswith("data/code/")]
         assert code and all(Path(p).is_file() for p in code), name  # the code stage wrote it

@@ -88,7 +88,7 @@ def project(tmp_path_factory):
         _invoke("train", "mnist_ae")
         _invoke("evaluate", "mnist_ae")
         for study in ("mnist_novelty", "sines_ae"):
-            for stage in ("train", "calibrate", "evaluate"):
+            for stage in ("train", "evaluate"):
                 _invoke(stage, study)
         _invoke("report")
     return project

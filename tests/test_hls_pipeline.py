@@ -52,7 +52,7 @@ def run_stages(project: Path, copy: Path, stages: tuple[str, ...] = ("report",))
         mp.chdir(project)
         for stage in ("download", "features", "split"):
             _invoke(stage, "hls-cmds")
-        for stage in ("train", "calibrate", "evaluate"):  # train: every fold, then the final model
+        for stage in ("train", "evaluate"):  # train: every fold, then the final model
             _invoke(stage, "hls_ae")
         for stage in stages:
             _invoke(stage)

@@ -19,7 +19,7 @@ from pipeline.cli import app
 from pipeline.datasets.icbhi.adapter import DATABASE_DIR, ICBHI, LABEL4
 from pipeline.errors import PipelineError
 from pipeline.features.cycles import CycleFeatures, cycle_log_mels
-from pipeline.stages import calibrate, download, evaluate, features, split, train
+from pipeline.stages import download, evaluate, features, split, train
 from pipeline.calibration import calibrate as calibrate_scores
 from pipeline.objectives import Classification
 from pipeline.datasets.icbhi.prepare import cycle_features, patient_split
@@ -252,7 +252,6 @@ def test_stages_end_to_end_on_the_fixture(tmp_path, monkeypatch, task, scheme, m
         assert (manifest["fold1"] == manifest["official"]).all()
     for fold in [*folds, None]:
         train.command(study, fold=fold)
-    calibrate.command(study)
     evaluate.command(study)
     metrics = json.loads(Path(f"metrics/{study}/details.json").read_text())
     n_classes = 2 if task == "binary" else 4

@@ -22,9 +22,9 @@ from tests.test_hls_pipeline import PARAMS
 
 pytestmark = pytest.mark.slow
 MODEL = "models/hls_ae/model.pt"
-# with their ancestors: code, download, features, split, train (evaluate pools the folds;
-# calibrate sets the final model's threshold, which predict uses)
-TARGETS = ("evaluate@hls_ae", "calibrate@hls_ae")
+# with its ancestors: code, download, features, split, train (evaluate sets the final
+# model's threshold, which predict uses, and pools the folds)
+TARGETS = ("evaluate@hls_ae",)
 
 
 def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -174,8 +174,7 @@ def test_a_killed_pull_leaves_no_damaged_file_and_pulling_again_completes(shared
 
 
 @pytest.mark.parametrize("stage", ["code", "download@hls-cmds", "features@hls-cmds",
-                                   "split@hls-cmds", "train@hls_ae", "calibrate@hls_ae",
-                                   "evaluate@hls_ae"])
+                                   "split@hls-cmds", "train@hls_ae", "evaluate@hls_ae"])
 def test_a_stage_killed_mid_write_is_undone_by_dvc_checkout(shared, tmp_path, stage):
     """README "What the pipeline guarantees on bad input": `dvc repro` and its stage are
     killed as the stage moves its first finished output into place; the README's two

@@ -2,7 +2,7 @@
 
 ``data/code/<command>/<dataset>.json`` for the dataset commands (download, generate,
 features, split), ``data/code/<command>/<study>.json`` for the study commands (train,
-calibrate, evaluate; a grid's cells share their study's file) and
+evaluate; a grid's cells share their study's file) and
 ``data/code/<command>.json`` for the commands that pool studies (report, semi-summary)
 map every pipeline file the command imports to its sha256 (``pipeline/import_graph.py``):
 its own modules, the package of each dataset it runs on and, for train and evaluate, the
@@ -25,7 +25,7 @@ from pipeline.params import STUDY_GROUPS, index, load_params, lookup
 
 log = logging.getLogger(__name__)
 
-STUDY_COMMANDS = ("train", "calibrate", "evaluate")  # run on one study
+STUDY_COMMANDS = ("train", "evaluate")  # run on one study
 MODEL_COMMANDS = ("train", "evaluate")  # build their study's model (evaluate: from its checkpoint)
 # run on every study of these index groups at once
 POOLING_COMMANDS = {"semi-summary": ("semi_supervised",), "report": STUDY_GROUPS}
@@ -44,9 +44,7 @@ def fingerprints(commands: dict[str, tuple[str, str]], params: dict) -> dict[str
 
     out: dict[str, dict[str, str]] = {}
     for command in STUDY_COMMANDS:
-        for name, (group, entry) in studies.items():
-            if command == "calibrate" and group == "unthresholded":
-                continue  # no threshold, no calibrate stage: no file that no stage reads
+        for name, (_, entry) in studies.items():
             models = [lookup(params, f"{entry['model']}.name")] if command in MODEL_COMMANDS else []
             write(command, name, [entry["dataset"]], models)
     for command, groups in POOLING_COMMANDS.items():

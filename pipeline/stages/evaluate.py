@@ -1,4 +1,8 @@
-"""Stage 6: score the test set once and write the study's metrics, plots and figures.
+"""Stage 5: calibrate the final model's decision threshold on its validation scores only
+(``models/<study>/threshold.json``, which ``pipeline predict`` uses; ``pipeline/calibration.py``
+says how each method works), score the test set once and write the study's metrics, plots
+and figures. Calibrating here rather than in a stage of its own saves a process and a
+DVC stage per study, and the threshold is written by the command that uses it.
 
 ``metrics/<study>.json`` holds the study's headline numbers only (``Study.headline``,
 under the study's name so that ``dvc exp show`` columns are short and unique);
@@ -31,7 +35,7 @@ import pandas as pd
 import typer
 from sklearn.metrics import classification_report
 
-from pipeline.calibration import read_calibration
+from pipeline.calibration import calibrate
 from pipeline import evaluations, paths, plots
 from pipeline.metrics import aggregate_units, per_group_metrics, pr_table, roc_table
 from pipeline.compare import write_unit_scores
@@ -139,9 +143,21 @@ class TestScores:
     folds: list[dict] = field(default_factory=list)  # cross-validation: each fold's own figures
 
 
+def calibrate_final(study: Study, params: dict) -> dict:
+    """The final model's calibration on its validation scores only, written to
+    ``models/<study>/threshold.json``."""
+    found = paths.SCORES / study.name / "val.parquet"
+    if not found.is_file():
+        raise PipelineError(f"{study.name} has not been trained (run `pipeline train {study.name}`, "
+                            "or `dvc repro`)", found)
+    calibration = calibrate(pd.read_parquet(found), study.params(params, "calibrate"))
+    write_json(study.model_dir / "threshold.json", calibration, digits=None)
+    return calibration
+
+
 def single_model(study: Study, params: dict) -> TestScores:
     """The study's model scores its test split; its calibrated threshold decides (one fold)."""
-    calibration = read_calibration(study.model_dir / "threshold.json")
+    calibration = calibrate_final(study, params)
     objective = study.make_objective()
     samples, classes, counts = score_test(study, params, objective)
     units = aggregate_units(samples, calibration["aggregate"])
@@ -181,7 +197,7 @@ def out_of_fold(study: Study, params: dict) -> TestScores:
 
 
 def command(name: str = typer.Argument(..., metavar="study", help="study name, e.g. hls_ae")) -> None:
-    """Evaluate STUDY on its test set: metrics, DVC plot data and figures."""
+    """Calibrate STUDY's threshold on validation, evaluate it on test: metrics, plots, figures."""
     started = time.monotonic()
     params = load_params()
     study = get_study(name, params=params)
@@ -190,7 +206,11 @@ def command(name: str = typer.Argument(..., metavar="study", help="study name, e
             study.samples(["train", "val", "test"], params))}))
         log.info("%s: evaluated in %.0f s", name, time.monotonic() - started)
         return
-    scored = out_of_fold(study, params) if study.cross_validated else single_model(study, params)
+    if study.cross_validated:
+        calibrate_final(study, params)  # the final model's, for predict; the folds' decide here
+        scored = out_of_fold(study, params)
+    else:
+        scored = single_model(study, params)
     samples, units, calibration, classes = scored.samples, scored.units, scored.calibration, scored.classes
     cfg = study.params(params, "evaluate")
     log.info("%s: metrics, with %d-resample intervals", name, cfg["bootstrap"])
