@@ -4,6 +4,7 @@
     python benchmarks/perf.py --skip-repro    # all but the forced full `dvc repro` (5-10 min)
     python benchmarks/perf.py --rebuild-only  # the forced `dvc repro`, the no-op and the
                                               # latent-16 experiment, merged into the file
+    python benchmarks/perf.py --training-only # the training epochs' FLOP/s, merged into the file
 
 Run from the project root after `dvc repro` (the no-op figure needs an up-to-date
 pipeline; stage figures need its outputs). Every time is the median of ``--repeats`` runs.
@@ -271,9 +272,19 @@ def main() -> None:
     parser.add_argument("--rebuild-only", action="store_true",
                         help="only repro.*, exp.* (and the peak they reach): the other figures "
                              "in --out are kept")
+    parser.add_argument("--training-only", action="store_true",
+                        help="only training.*: the other figures in --out are kept")
     args = parser.parse_args()
     if args.rebuild_only:
         rebuild_only(args)
+        return
+    if args.training_only:
+        results = json.loads(args.out.read_text()) if args.out.is_file() else {"notes": []}
+        results["training"] = training_perf.training()
+        results["machine"] = {**results.get("machine", {}),
+                              "training_date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        report(results)
         return
     results: dict = {"startup": {}, "features": {}, "repro": {}, "memory": {}, "scale": {}, "notes": []}
     load_before = os.getloadavg()
