@@ -246,10 +246,15 @@ def pipeline_is_up_to_date() -> bool:
     return done.returncode == 0 and json.loads(done.stdout or "{}") == {}
 
 
+def earlier_results(path: Path) -> dict:
+    """``path``'s figures, for a partial run to replace some of them."""
+    return json.loads(path.read_text()) if path.is_file() else {"notes": []}
+
+
 def rebuild_only(args: argparse.Namespace) -> None:
     """The forced rebuild, the no-op and the latent-16 experiment, measured on the code as
     it stands, replacing those keys of ``args.out`` (the other figures stay as measured)."""
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {"notes": []}
+    results = earlier_results(args.out)
     load_before = os.getloadavg()
     repro = training_perf.repro_by_stage(_PEAK)
     results["memory"] = {**results.get("memory", {}), "repro_peak_mb": repro.pop("peak_mb")}
@@ -279,7 +284,7 @@ def main() -> None:
         rebuild_only(args)
         return
     if args.training_only:
-        results = json.loads(args.out.read_text()) if args.out.is_file() else {"notes": []}
+        results = earlier_results(args.out)
         results["training"] = training_perf.training()
         results["machine"] = {**results.get("machine", {}),
                               "training_date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
