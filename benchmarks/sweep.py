@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,11 @@ def load_sweep(study: str) -> dict[str, list[str]]:
     return variants
 
 
-def run_variant(study: str, overrides: list[str]) -> dict:
+def run_variant(study: str, overrides: list[str], environ: dict[str, str] | None = None,
+                keep: Path | None = None) -> dict:
+    """``study`` rebuilt in a scratch folder with ``overrides``: its details.json and the
+    validation figure. ``environ`` adds to the stages' environment; ``keep``: a folder that
+    receives the run's metrics (``scores.csv``, the headline json), for later pairing."""
     with tempfile.TemporaryDirectory(prefix="ablation-") as scratch:
         work = Path(scratch)
         params_path = work / "params.yaml"
@@ -59,23 +64,31 @@ def run_variant(study: str, overrides: list[str]) -> dict:
         apply_overrides(str(params_path), overrides)
         params = yaml.safe_load(params_path.read_text())
         base = yaml.safe_load((ROOT / "params.yaml").read_text())
-        dataset = study_entry(base, study)[1]["dataset"]  # the studies index names its dataset
-        features_key = dataset_entry(base, dataset)["features"]
+        # the studies index names its dataset (a grid cell, icbhi_semi/vat/0.25: its grid's entry)
+        dataset = study_entry(base, study.split("/")[0])[1]["dataset"]
         (work / "data").mkdir()
-        for folder in ("raw", "records"):
-            (work / "data" / folder).symlink_to(ROOT / "data" / folder)
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        if lookup(params, features_key) != lookup(base, features_key):
-            run(["features", dataset], work, env)
+        env = {**os.environ, "PYTHONWARNINGS": "ignore", **(environ or {})}
+        if "generate" in dataset_entry(base, dataset):  # one seeded stage writes everything
+            run(["generate", dataset], work, env)
         else:
-            (work / "data" / "features").symlink_to(ROOT / "data" / "features")
-        (work / "reports" / "download").mkdir(parents=True)
-        (work / "reports" / "download" / f"{dataset}.json").symlink_to(
-            ROOT / "reports" / "download" / f"{dataset}.json")
-        run(["split", dataset], work, env)
+            features_key = dataset_entry(base, dataset)["features"]
+            for folder in ("raw", "records"):
+                (work / "data" / folder).symlink_to(ROOT / "data" / folder)
+            if lookup(params, features_key) != lookup(base, features_key):
+                run(["features", dataset], work, env)
+            else:
+                (work / "data" / "features").symlink_to(ROOT / "data" / "features")
+            (work / "reports" / "download").mkdir(parents=True)
+            (work / "reports" / "download" / f"{dataset}.json").symlink_to(
+                ROOT / "reports" / "download" / f"{dataset}.json")
+            run(["split", dataset], work, env)
         run(["train", study], work, env)  # every fold, then the final model (evaluate calibrates it)
         run(["evaluate", study], work, env)
         metrics = json.loads((work / "metrics" / study / "details.json").read_text())
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(work / "metrics" / study / "scores.csv", keep / "scores.csv")
+            shutil.copyfile(work / "metrics" / f"{study}.json", keep / "headline.json")
         return {**metrics, "validation": validation_auroc(work / "data" / "scores" / study / "folds")}
 
 

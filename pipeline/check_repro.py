@@ -10,8 +10,13 @@ Re-runs ``dvc repro`` (optional), then compares the working tree with a git revi
   Where the CPU kernels match those recorded beside the commit
   (``reports/cpu_fingerprint.json``, ``pipeline/cpu.py``), outputs are byte-identical (and
   ``git status`` stays clean), and a changed hash fails; where they do not, a changed hash
-  is reported without failing, and the metrics tolerance decides (``--bytes auto``, the
-  default; ``fail`` or ``warn`` force either).
+  is reported without failing (``--bytes auto``, the default; ``fail`` or ``warn`` force
+  either). Where hashes do not fail, a rebuild on other kernels is judged by its training
+  noise instead of by the tolerance: each study's headline figures (``metrics/<study>.json``)
+  must lie within the band committed in ``reports/seed_noise.json`` (two runs' noise: the
+  figure's sd there times sqrt(2) times Student's t at 95 % with k - 1 degrees of freedom,
+  the band ``pipeline compare`` uses); a figure without a band must match within the
+  tolerance; the other metrics files are reported as moved, one line each.
 
 Each difference is printed as ``file  key  committed -> new``; the exit status is 1 when
 any falls outside the tolerance.
@@ -31,14 +36,19 @@ from typing import Any
 
 import typer
 import yaml
+from scipy.stats import t as student_t
 
 from pipeline import paths
+from pipeline.compare import NOISE_FILE, TrainingNoise, read_noise
 from pipeline.cpu import fingerprint
 from pipeline.errors import PipelineError
 
 METRICS_DIR = paths.METRICS.as_posix()  # a git pathspec
 LOCK_FILE = "dvc.lock"
 FINGERPRINT_FILE = "reports/cpu_fingerprint.json"  # the kernels the committed numbers came from
+
+
+NOISE_LEVEL = 0.95  # the band's coverage, as compare's default interval
 
 
 @dataclass(frozen=True)
@@ -48,10 +58,13 @@ class Difference:
     committed: Any
     new: Any
     fails: bool
+    band: float | None = None  # a headline figure judged by its training noise: the half-width
 
     def line(self) -> str:
         mark = "FAIL" if self.fails else "warn"
-        return f"{mark}  {self.file}  {self.key}  {self.committed!r} -> {self.new!r}"
+        judged = ("" if self.band is None else
+                  f"  (band +-{self.band:.4g}: {'outside' if self.fails else 'within'})")
+        return f"{mark}  {self.file}  {self.key}  {self.committed!r} -> {self.new!r}{judged}"
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -92,11 +105,12 @@ def parse_metrics(path: str, text: str) -> dict[str, Any]:
     raise PipelineError("not a metrics file (JSON or CSV expected)", path)
 
 
-def _close(a: Any, b: Any, rtol: float, atol: float) -> bool:
-    def numeric(value: Any) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    if numeric(a) and numeric(b):
+
+def _close(a: Any, b: Any, rtol: float, atol: float) -> bool:
+    if _numeric(a) and _numeric(b):
         return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
     return a == b
 
@@ -115,6 +129,48 @@ def compare_values(file: str, committed: dict[str, Any], new: dict[str, Any],
                 fails=True,
             ))
     return differences
+
+
+def headline_study(file: str, values: dict[str, Any]) -> str | None:
+    """The study whose headline file ``file`` is (``metrics/<study>.json``, keyed by its name)."""
+    name = file.removeprefix(f"{METRICS_DIR}/").removesuffix(".json")
+    if file.endswith(".json") and values and all(k.startswith(f"{name}.") for k in values):
+        return name
+    return None
+
+
+def band_width(noise: TrainingNoise | None, figure: str) -> float | None:
+    """How far a rebuild's figure may sit from the committed one by training noise alone."""
+    sd = None if noise is None else noise.sd.get(figure)
+    if sd is None or noise.runs < 2:
+        return None
+    return float(student_t.ppf((1 + NOISE_LEVEL) / 2, noise.runs - 1) * sd * math.sqrt(2))
+
+
+def within_noise(file: str, study: str, committed: dict[str, Any], new: dict[str, Any],
+                 noise: TrainingNoise | None, rtol: float, atol: float) -> list[Difference]:
+    """A headline file rebuilt on other kernels: each moved figure against its band."""
+    differences = []
+    for key in sorted(committed.keys() | new.keys()):
+        old_value, new_value = committed.get(key), new.get(key)
+        if key in committed and key in new and _close(old_value, new_value, rtol, atol):
+            continue
+        width = band_width(noise, key.removeprefix(f"{study}."))
+        judged = width is not None and _numeric(old_value) and _numeric(new_value)
+        differences.append(Difference(
+            file, key, old_value if key in committed else "(absent)", new_value if key in new else "(absent)",
+            fails=not judged or abs(new_value - old_value) > width, band=width if judged else None))
+    return differences
+
+
+def moved_values(file: str, committed: dict[str, Any], new: dict[str, Any], rtol: float,
+                 atol: float) -> list[Difference]:
+    """A file other than a headline one, rebuilt on other kernels: one line, how many moved."""
+    moved = compare_values(file, committed, new, rtol, atol)
+    if not moved:
+        return []
+    return [Difference(file, f"({len(moved)} of {len(committed.keys() | new.keys())} values moved)",
+                       moved[0].key, "...", fails=False)]
 
 
 def lock_hashes(text: str) -> dict[str, Any]:
@@ -151,8 +207,11 @@ def git(*args: str, root: Path) -> str:
     return done.stdout
 
 
-def check(root: Path, rev: str, rtol: float, atol: float, bytes_fail: bool) -> list[Difference]:
-    """Every difference between the working tree's metrics and lock and those at ``rev``."""
+def check(root: Path, rev: str, rtol: float, atol: float, bytes_fail: bool,
+          noise: dict[str, TrainingNoise] | None = None) -> list[Difference]:
+    """Every difference between the working tree's metrics and lock and those at ``rev``;
+    with ``noise`` (the kernels differ), headline figures are judged by each study's band
+    and other metrics files are reported as moved without failing."""
     committed_files = set(git("ls-tree", "-r", "--name-only", rev, "--", METRICS_DIR, root=root).split())
     # what git would commit: tracked or new files, not those DVC caches (and git ignores)
     current_files = set(git("ls-files", "--cached", "--others", "--exclude-standard", "--", METRICS_DIR,
@@ -168,7 +227,12 @@ def check(root: Path, rev: str, rtol: float, atol: float, bytes_fail: bool) -> l
             state = ("(absent)", "(present)") if name not in committed_files else ("(present)", "(absent)")
             differences.append(Difference(name, "(file)", *state, fails=True))
             continue
-        differences += compare_values(name, old, new, rtol, atol)
+        if noise is None:
+            differences += compare_values(name, old, new, rtol, atol)
+        elif (study := headline_study(name, old)) is not None:
+            differences += within_noise(name, study, old, new, noise.get(study), rtol, atol)
+        else:
+            differences += moved_values(name, old, new, rtol, atol)
     lock_path = root / LOCK_FILE
     new_lock = lock_path.read_text() if lock_path.exists() else ""
     differences += compare_lock(git("show", f"{rev}:{LOCK_FILE}", root=root), new_lock, bytes_fail)
@@ -228,7 +292,9 @@ def command(
         typer.echo("check-repro: dvc repro", err=True)
         if subprocess.run(["dvc", "repro"], cwd=root).returncode != 0:
             raise PipelineError("dvc repro failed (its output is above)", root / "dvc.yaml")
-    differences = check(root, rev, rtol, atol, bytes_fail=bytes_ == "fail")
+    exact = bytes_ == "fail"
+    noise = None if exact else read_noise(rev)
+    differences = check(root, rev, rtol, atol, bytes_fail=exact, noise=noise)
     for difference in differences:
         typer.echo(difference.line())
     failing = sum(d.fails for d in differences)
@@ -236,3 +302,8 @@ def command(
                f"{len(differences) - failing} within (rtol {rtol:g}, atol {atol:g}, against {rev})")
     if failing:
         sys.exit(1)
+    judged = [d for d in differences if d.band is not None]
+    if not exact and differences:
+        typer.echo(f"check-repro: reproduces within noise: {len(judged)} headline figure(s) moved, "
+                   f"each within its committed training-noise band ({NOISE_FILE.as_posix()}, "
+                   f"{len(noise)} studies measured)")

@@ -5,17 +5,29 @@ disk). Both sides are read from the per-unit test scores that evaluate commits t
 (``metrics/<study>/scores.csv``: unit, group, label, predicted, score), so nothing re-runs.
 
 Where both sides scored the same units with the same labels, the interval of each change
-comes from a paired bootstrap: one set of resampling weights is applied to both sides, and
-whole groups (a patient, a family of identical recordings) are drawn together, so units
-that are not independent are not counted as if they were. AUROC also gets DeLong's test
-for two correlated ROC curves (it treats units as independent). A change is ``better`` or
-``worse`` when its interval excludes zero, otherwise ``no evidence``. Where the units
-differ (other split params), only the marginal figures are shown.
+has two independent parts:
+
+- **test sampling**, by a paired bootstrap: one set of resampling weights is applied to
+  both sides, and whole groups (a patient, a family of identical recordings) are drawn
+  together, so units that are not independent are not counted as if they were;
+- **training noise**: two trainings of one study that differ only in the seed, or in the
+  CPU kernels, already differ. ``reports/seed_noise.json`` (``benchmarks/seed_noise.py``)
+  holds each figure's sample sd over k noise-only rebuilds of the study; a change between
+  two single runs carries the variance of both, and each bootstrap draw is joined by a
+  draw of that sd times Student's t with k - 1 degrees of freedom (a prediction for a new
+  run from k measured ones, wider when k is small).
+
+A change is ``better`` or ``worse`` when that interval excludes zero, otherwise ``no
+evidence``. A study without a measured band is judged on test sampling alone, and the
+note says so. AUROC also gets DeLong's test for two correlated ROC curves, shown for
+reference: it treats units as independent and knows nothing of training noise. Where the
+units differ (other split params), only the marginal figures are shown.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,14 +42,15 @@ from scipy.stats import norm, rankdata
 from pipeline import paths, plots
 from pipeline.bootstrap import percentile_interval, resample_weights, resampled_aurocs
 from pipeline.errors import PipelineError
-from pipeline.html_page import escape, grid, img, page, write_text
 from pipeline.io import write_csv
+from pipeline.html_page import escape, grid, img, page, write_text
 from pipeline.metrics import roc_table
 from pipeline.params import load_params, lookup
 
 WORKSPACE = "workspace"
 SCORES = "scores.csv"
 SCORE_COLUMNS = ["unit", "group", "label", "predicted", "score"]
+NOISE_FILE = paths.REPORTS / "seed_noise.json"  # the training-noise band (benchmarks/seed_noise.py)
 
 
 # ---------------------------------------------------------------- per-unit scores
@@ -76,14 +89,18 @@ def resolve(rev: str) -> str:
     return matches[0]
 
 
+def _read_text(rev: str, path: Path) -> str | None:
+    """A file's text at ``rev`` (``workspace``: on disk), None where it has none."""
+    if rev == WORKSPACE:
+        return path.read_text() if path.is_file() else None
+    shown = _git("show", f"{resolve(rev)}:./{path.as_posix()}")
+    return shown.stdout if shown.returncode == 0 else None
+
+
 def read_scores(rev: str, study: str) -> pd.DataFrame | None:
     """A study's per-unit scores at ``rev`` (``workspace``: on disk), None if it has none."""
     path = scores_path(study)
-    if rev == WORKSPACE:
-        text = path.read_text() if path.is_file() else None
-    else:
-        shown = _git("show", f"{resolve(rev)}:./{path.as_posix()}")
-        text = shown.stdout if shown.returncode == 0 else None
+    text = _read_text(rev, path)
     if text is None:
         return None
     frame = pd.read_csv(StringIO(text), dtype={"unit": str, "group": str})
@@ -91,6 +108,44 @@ def read_scores(rev: str, study: str) -> pd.DataFrame | None:
     if missing:
         raise PipelineError(f"missing columns {missing} at {rev}", path)
     return frame
+
+
+# ---------------------------------------------------------------- training noise
+@dataclass(frozen=True)
+class TrainingNoise:
+    """The sample sd of each figure over ``runs`` noise-only trainings (seeds, CPU kernels)."""
+    sd: dict[str, float]
+    runs: int
+
+    def __add__(self, other: TrainingNoise) -> TrainingNoise:
+        """The noise of a difference between one run of each: the variances add; the
+        degrees of freedom are the smaller side's."""
+        shared = self.sd.keys() & other.sd.keys()
+        return TrainingNoise({m: math.hypot(self.sd[m], other.sd[m]) for m in shared},
+                             min(self.runs, other.runs))
+
+
+def read_noise(rev: str) -> dict[str, TrainingNoise]:
+    """Study -> its training noise, from ``reports/seed_noise.json`` at ``rev`` (none: {})."""
+    text = _read_text(rev, NOISE_FILE)
+    if text is None:
+        return {}
+    try:
+        studies = json.loads(text)["studies"]
+        return {name: TrainingNoise({m: float(v) for m, v in entry["sd"].items()}, int(entry["runs"]))
+                for name, entry in studies.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PipelineError(f"not a training-noise file at {rev} ({type(exc).__name__}: {exc}; "
+                            "rewrite it with `python benchmarks/seed_noise.py summarize`)",
+                            NOISE_FILE) from exc
+
+
+def with_training_noise(deltas: np.ndarray, sd: float, runs: int, seed: int) -> np.ndarray:
+    """Bootstrap draws of a change, each joined by a draw of training noise: ``sd`` times
+    Student's t with ``runs`` - 1 degrees of freedom."""
+    if runs < 2 or sd == 0:
+        return deltas
+    return deltas + sd * np.random.default_rng(seed).standard_t(runs - 1, size=len(deltas))
 
 
 # ---------------------------------------------------------------- metrics under weights
@@ -145,15 +200,15 @@ def point(metric: Metric, frame: pd.DataFrame) -> float:
 
 # ---------------------------------------------------------------- paired tests
 def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, metrics: tuple[Metric, ...], n_boot: int,
-                     seed: int, level: float = 0.95) -> dict[str, tuple[float, float]]:
-    """Percentile interval of metric(B) - metric(A) per metric; ``a`` and ``b`` row-aligned."""
+                     seed: int) -> dict[str, np.ndarray]:
+    """``n_boot`` draws of metric(B) - metric(A) per metric; ``a`` and ``b`` row-aligned."""
     groups = b["group"].fillna(b["unit"]).to_numpy(str)
     side_a, side_b = _arrays(a), _arrays(b)
     deltas = {m.name: [] for m in metrics}
     for w in resample_weights(n_boot, seed, groups=groups):
         for m in metrics:
             deltas[m.name].append(m.compute(w, *side_b) - m.compute(w, *side_a))
-    return {name: percentile_interval(np.concatenate(parts), level) for name, parts in deltas.items()}
+    return {name: np.concatenate(parts) for name, parts in deltas.items()}
 
 
 def delong_test(labels: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict:
@@ -198,8 +253,11 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame | None:
     return aligned if same else None
 
 
-def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict) -> dict:
-    """Rows (metric, a, b, change, low, high, verdict) and how they were obtained."""
+def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict,
+                  noise: TrainingNoise | None = None) -> dict:
+    """Rows (metric, a, b, change, low, high, verdict, seed_sd) and how they were obtained;
+    ``noise``: the training noise of the change (``TrainingNoise``, both sides' summed),
+    None where it was not measured."""
     metrics = metrics_for(b)
     aligned = _paired(a, b) if metrics_for(a) == metrics else None
     if aligned is None:
@@ -209,16 +267,23 @@ def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict) -> di
     else:
         n_groups = b["group"].fillna(b["unit"]).nunique()
         note = (f"paired bootstrap over {len(b)} shared units in {n_groups} groups, "
-                f"{cfg['bootstrap']} resamples, seed {cfg['seed']}")
-        intervals = paired_bootstrap(aligned, b, metrics, cfg["bootstrap"], cfg["seed"],
-                                     cfg["level"])
+                f"{cfg['bootstrap']} resamples, seed {cfg['seed']}; ")
+        note += ("training noise unmeasured (no band in reports/seed_noise.json): the interval "
+                 "covers test sampling alone" if noise is None else
+                 f"with training noise from {noise.runs} noise-only runs a side (reports/seed_noise.json)")
+        deltas = paired_bootstrap(aligned, b, metrics, cfg["bootstrap"], cfg["seed"])
+        if noise is not None:
+            deltas = {name: with_training_noise(d, noise.sd.get(name, 0.0), noise.runs, cfg["seed"] + k)
+                      for k, (name, d) in enumerate(deltas.items(), 1)}
+        intervals = {name: percentile_interval(d, cfg["level"]) for name, d in deltas.items()}
     rows = []
     for m in metrics:
         va, vb = point(m, a), point(m, b)
         low, high = intervals.get(m.name, (np.nan, np.nan))
         row = {"study": study, "metric": m.name, "a": va, "b": vb, "change": vb - va,
                "low": low, "high": high,
-               "verdict": verdict(low, high, m.higher_is_better) if intervals else "units differ"}
+               "verdict": verdict(low, high, m.higher_is_better) if intervals else "units differ",
+               "seed_sd": noise.sd.get(m.name) if noise is not None else None}
         if m.name == "auroc" and aligned is not None:
             row["delong_p"] = delong_test(b["label"], aligned["score"], b["score"])["p"]
         rows.append(row)
@@ -232,11 +297,15 @@ def compare_studies(first: str, second: str, rev: str, cfg: dict) -> list[dict]:
     for study, found in ((first, a), (second, b)):
         if found is None:
             raise PipelineError(f"no scores of {study} in {rev} (run `dvc repro`)", scores_path(study))
-    return [compare_study(f"{second} - {first}", a, b, cfg)]
+    noise = read_noise(rev)
+    both = noise[first] + noise[second] if first in noise and second in noise else None
+    return [compare_study(f"{second} - {first}", a, b, cfg, both)]
 
 
 def compare(rev_a: str, rev_b: str, studies: list[str], cfg: dict) -> list[dict]:
-    """One comparison per study that has scores on both sides (a note for the others)."""
+    """One comparison per study that has scores on both sides (a note for the others); the
+    training noise is B's band (A's where B has none), counted for both runs."""
+    noise = read_noise(rev_b) or read_noise(rev_a)
     out = []
     for study in studies:
         a, b = read_scores(rev_a, study), read_scores(rev_b, study)
@@ -245,25 +314,27 @@ def compare(rev_a: str, rev_b: str, studies: list[str], cfg: dict) -> list[dict]
             out.append({"study": study, "paired": False, "rows": [],
                         "note": f"no {scores_path(study)} in {missing}"})
         else:
-            out.append(compare_study(study, a, b, cfg))
+            both = noise[study] + noise[study] if study in noise else None  # one run a side
+            out.append(compare_study(study, a, b, cfg, both))
     return out
 
 
 # ---------------------------------------------------------------- output
-HEADER = ["study", "metric", "A", "B", "change", "95% interval", "verdict", "DeLong p"]
+HEADER = ["study", "metric", "A", "B", "change", "seed sd", "95% interval", "verdict", "DeLong p"]
+LEGEND = "change = B - A; seed sd: the training noise of the change, both runs'"
 
 
 def cells(row: dict) -> list[str]:
     interval = "" if not np.isfinite(row["low"]) else f"[{row['low']:+.4f}, {row['high']:+.4f}]"
-    p = row.get("delong_p")
+    p, sd = row.get("delong_p"), row.get("seed_sd")
     return [row["study"], row["metric"], f"{row['a']:.4f}", f"{row['b']:.4f}",
-            f"{row['change']:+.4f}", interval, row["verdict"],
+            f"{row['change']:+.4f}", "" if sd is None else f"{sd:.4f}", interval, row["verdict"],
             "" if p is None or not np.isfinite(p) else f"{p:.3g}"]
 
 
 def to_markdown(results: list[dict], rev_a: str, rev_b: str) -> str:
     rows = ["| " + " | ".join(cells(r)) + " |" for res in results for r in res["rows"]]
-    lines = [f"Comparison: A = `{rev_a}`, B = `{rev_b}` (change = B - A)", ""]
+    lines = [f"Comparison: A = `{rev_a}`, B = `{rev_b}` ({LEGEND})", ""]
     if rows:
         lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER), *rows]
     lines += [""] + [f"- {res['study']}: {res['note']}" for res in results]
@@ -273,7 +344,7 @@ def to_markdown(results: list[dict], rev_a: str, rev_b: str) -> str:
 def to_text(results: list[dict], rev_a: str, rev_b: str) -> str:
     rows = [HEADER] + [cells(r) for res in results for r in res["rows"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    lines = [f"A = {rev_a}, B = {rev_b} (change = B - A)", ""]
+    lines = [f"A = {rev_a}, B = {rev_b} ({LEGEND})", ""]
     for k, r in enumerate(rows):
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
         if k == 0:
@@ -311,7 +382,8 @@ def comparison_html(results: list[dict], pairs: dict, rev_a: str, rev_b: str) ->
         figures.append(img(plots.roc_overlay(curves, f"{study}: ROC, A vs B"), f"{study} ROC"))
     table = grid(HEADER, rows) if rows else ""
     return (f"<h2>Against {escape(rev_a)}</h2><p>A = {escape(rev_a)}, B = {escape(rev_b)}; change = "
-            f"B - A; 95% intervals from a paired bootstrap.</p>{table}"
+            f"B - A; 95% intervals from a paired bootstrap joined by the measured training noise "
+            f"(seed sd: that of the change; DeLong's p ignores it).</p>{table}"
             f"<ul>{notes}</ul><div class='figs'>{''.join(figures)}</div>")
 
 

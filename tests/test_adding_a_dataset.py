@@ -68,7 +68,7 @@ def test_a_toy_dataset_and_study_take_two_files_and_params_entries(project):
     code = json.loads(Path("data/code/train/toy_ae.json").read_text())
     assert not any("datasets/hls_cmds" in p or "datasets/icbhi" in p for p in code)
     headline = json.loads(Path("metrics/toy_ae.json").read_text())["toy_ae"]
-    assert 0.0 <= headline["auroc"] <= 1.0
+    assert headline["auroc"] >= 0.9, headline  # one +3 spike on a clean square wave: easy to find
     _invoke("report")
     assert "toy_ae" in Path("reports/index.html").read_text()
 

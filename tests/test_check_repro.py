@@ -24,7 +24,7 @@ stages:
 def repo(tmp_path, monkeypatch):
     """A git repo holding committed metrics and a dvc.lock, the working tree equal to HEAD."""
     (tmp_path / "metrics" / "toy").mkdir(parents=True)
-    (tmp_path / "metrics" / "toy.json").write_text(json.dumps({"test": {"auroc": 0.812345, "n": 40}}))
+    (tmp_path / "metrics" / "toy.json").write_text(json.dumps({"toy": {"auroc": 0.812345, "n": 40}}))
     (tmp_path / "metrics" / "toy" / "history.csv").write_text("epoch,loss\n1,0.5\n2,0.25\n")
     (tmp_path / "dvc.lock").write_text(LOCK.format(md5="a" * 32))
     for args in (["init", "-q"], ["add", "."],
@@ -52,10 +52,10 @@ def test_unchanged_checkout_has_no_difference(repo):
 
 
 def test_perturbed_metric_fails_with_file_key_and_both_values(repo):
-    (repo / "metrics" / "toy.json").write_text(json.dumps({"test": {"auroc": 0.9, "n": 40}}))
-    result = CliRunner().invoke(app, ["check-repro", "--no-run"])
+    (repo / "metrics" / "toy.json").write_text(json.dumps({"toy": {"auroc": 0.9, "n": 40}}))
+    result = CliRunner().invoke(app, ["check-repro", "--no-run"])  # no band for toy: tolerance
     assert result.exit_code == 1
-    assert "metrics/toy.json  test.auroc  0.812345 -> 0.9" in result.output
+    assert "metrics/toy.json  toy.auroc  0.812345 -> 0.9" in result.output
     assert "1 difference(s) outside tolerance" in result.output
 
 
@@ -115,3 +115,32 @@ def test_record_writes_this_machines_fingerprint(repo):
 
     assert CliRunner().invoke(app, ["check-repro", "--record"]).exit_code == 0
     assert json.loads((repo / FINGERPRINT_FILE).read_text())["kernels"]["torch_capability"] == "AVX2"
+
+
+def _commit_band(repo, sd: dict, runs: int = 5) -> None:
+    (repo / "reports").mkdir(exist_ok=True)
+    band = {"studies": {"toy": {"runs": runs, "sd": sd}}}
+    (repo / "reports" / "seed_noise.json").write_text(json.dumps(band))
+    _commit_fingerprint(repo, {"torch_capability": "AVX512"})  # kernels other than this machine's
+
+
+def test_other_kernels_are_judged_by_the_committed_band(repo):
+    """sd 0.01 over 5 runs: a rebuild may move by t(4) * sqrt(2) * 0.01 = 0.039."""
+    _commit_band(repo, {"auroc": 0.01, "n": 0.0})
+    (repo / "metrics" / "toy.json").write_text(json.dumps({"toy": {"auroc": 0.84, "n": 40}}))
+    (repo / "metrics" / "toy" / "history.csv").write_text("epoch,loss\n1,0.51\n2,0.26\n")
+    result = CliRunner().invoke(app, ["check-repro", "--no-run"])
+    assert result.exit_code == 0, result.output
+    assert "toy.auroc  0.812345 -> 0.84  (band +-0.03926: within)" in result.output
+    assert "warn  metrics/toy/history.csv  (2 of 4 values moved)" in result.output
+    assert "reproduces within noise: 1 headline figure(s) moved" in result.output
+
+
+def test_a_figure_outside_its_band_or_without_one_fails(repo):
+    _commit_band(repo, {"auroc": 0.01, "n": 0.0})
+    (repo / "metrics" / "toy.json").write_text(json.dumps({"toy": {"auroc": 0.86, "n": 41}}))
+    result = CliRunner().invoke(app, ["check-repro", "--no-run"])
+    assert result.exit_code == 1
+    assert "FAIL  metrics/toy.json  toy.auroc  0.812345 -> 0.86  (band +-0.03926: outside)" in result.output
+    assert "FAIL  metrics/toy.json  toy.n  40 -> 41  (band +-0: outside)" in result.output
+    assert "reproduces within noise" not in result.output

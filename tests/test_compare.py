@@ -156,6 +156,60 @@ def test_multiclass_sensitivity_needs_the_exact_class():
     assert compare.point(compare.LABELLED[2], frame) == pytest.approx(1 / 2)
 
 
+# ---------------------------------------------------------------- training noise
+def _two_seeds_apart():
+    """B is A's scores nudged up for the abnormal units: a small, consistent AUROC gain
+    that the paired bootstrap alone calls better."""
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 2, 400)
+    base = rng.normal(labels * 1.0, 1.0)
+    return (_frame(labels, base, predicted=(base > 0.5).astype(int)),
+            _frame(labels, base + 0.15 * labels, predicted=(base + 0.15 * labels > 0.5).astype(int)))
+
+
+def test_training_noise_of_a_difference_adds_both_runs():
+    one = compare.TrainingNoise({"auroc": 0.03, "sensitivity": 0.04}, runs=5)
+    other = compare.TrainingNoise({"auroc": 0.04}, runs=3)
+    both = one + other
+    assert both.sd == {"auroc": pytest.approx(0.05)} and both.runs == 3
+    assert (one + one).sd["sensitivity"] == pytest.approx(0.04 * np.sqrt(2))
+
+
+def test_a_change_within_training_noise_is_no_evidence():
+    a, b = _two_seeds_apart()
+    alone = _rows(compare.compare_study("s", a, b, CFG))
+    assert alone["auroc"]["verdict"] == "better"  # test sampling alone: a verdict
+    noisy = compare.compare_study("s", a, b, CFG, compare.TrainingNoise({"auroc": 0.03}, runs=5))
+    row = _rows(noisy)["auroc"]
+    assert row["verdict"] == "no evidence" and row["seed_sd"] == 0.03
+    assert row["low"] < alone["auroc"]["low"] and row["high"] > alone["auroc"]["high"]
+    assert "training noise from 5 noise-only runs" in noisy["note"]
+    # unmeasured metrics keep the bootstrap's own interval
+    assert _rows(noisy)["specificity"]["low"] == alone["specificity"]["low"]
+
+
+def test_a_change_beyond_training_noise_keeps_its_verdict():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 300)
+    weak = _frame(labels, rng.normal(labels * 0.2, 1.0), predicted=rng.integers(0, 2, 300))
+    strong = _frame(labels, rng.normal(labels * 3.0, 1.0), predicted=labels)
+    noise = compare.TrainingNoise({"auroc": 0.02, "sensitivity": 0.03, "specificity": 0.03,
+                                   "balanced_accuracy": 0.02}, runs=4)
+    assert all(r["verdict"] == "worse" for r in compare.compare_study("s", strong, weak, CFG, noise)["rows"])
+
+
+def test_few_noise_runs_widen_the_interval():
+    """The same sd measured over 3 runs rather than 30: Student's t with 2 degrees of
+    freedom, a wider interval than with 29."""
+    a, b = _two_seeds_apart()
+    width = {}
+    for runs in (3, 30):
+        noise = compare.TrainingNoise({"auroc": 0.02}, runs)
+        row = _rows(compare.compare_study("s", a, b, CFG, noise))["auroc"]
+        width[runs] = row["high"] - row["low"]
+    assert width[3] > 1.3 * width[30]
+
+
 # ---------------------------------------------------------------- through git
 def _git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
@@ -190,7 +244,8 @@ def test_compare_cli_reads_both_sides_through_git(repo):
     assert line.split()[-2:][0] == "better"
     assert "no metrics/hls_ae/scores.csv in main and workspace" in result.output
     md = CliRunner().invoke(app, ["compare", "main", "workspace", "--md"]).output
-    assert "| study | metric | A | B | change | 95% interval | verdict | DeLong p |" in md
+    assert "| study | metric | A | B | change | seed sd | 95% interval | verdict | DeLong p |" in md
+    assert "training noise unmeasured" in md  # main has no reports/seed_noise.json
     as_json = json.loads(CliRunner().invoke(app, ["compare", "weak-exp", "main", "--json"]).output)
     sines = next(s for s in as_json["studies"] if s["study"] == "sines_ae")
     assert sines["paired"] and all(r["change"] == 0 for r in sines["rows"])  # same commit
@@ -235,3 +290,29 @@ def test_between_compares_two_studies_of_one_revision_unit_by_unit(repo):
                            ("sines_ae,hls_ae", "no scores of hls_ae in workspace")):
         failed = CliRunner().invoke(app, ["compare", "--between", wrong])
         assert failed.exit_code == 1 and message in failed.output, failed.output
+
+
+def _commit_noise(repo: Path, studies: dict) -> None:
+    path = repo / "reports" / "seed_noise.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"studies": studies}))
+    _git("add", "reports", cwd=repo)  # the band alone: the workspace's scores stay B
+    _git("commit", "-qm", "band", cwd=repo)
+
+
+def test_compare_reads_the_committed_training_noise(repo):
+    _commit_noise(repo, {"sines_ae": {"runs": 5, "sd": {"auroc": 0.01, "sensitivity": 0.02}}})
+    rows = json.loads(CliRunner().invoke(app, ["compare", "main", "workspace", "--json"]).output)
+    sines = next(s for s in rows["studies"] if s["study"] == "sines_ae")
+    assert "training noise from 5 noise-only runs a side" in sines["note"]
+    by_metric = {r["metric"]: r for r in sines["rows"]}
+    assert by_metric["auroc"]["seed_sd"] == pytest.approx(0.01 * np.sqrt(2))  # one run a side
+    assert by_metric["specificity"]["seed_sd"] is None
+    assert by_metric["auroc"]["verdict"] == "better"  # weak against strong: far beyond the noise
+
+
+def test_a_malformed_noise_file_names_the_file(repo):
+    _commit_noise(repo, {"sines_ae": {"sd": {"auroc": 0.01}}})  # no runs
+    result = CliRunner().invoke(app, ["compare"])
+    assert result.exit_code != 0
+    assert "seed_noise.json" in result.output and "runs" in result.output

@@ -2,7 +2,8 @@
 
 ``reports/index.html`` is self-contained (inline CSS, figures embedded as data URIs, no
 scripts, no links out). It opens with one summary table (each study's headline metric,
-its interval, the goal and the data counts), then per dataset its studies, figures
+its interval, its training noise from ``reports/seed_noise.json``, the goal and the data
+counts), then per dataset its studies, figures
 first, with the split audit and the params collapsed and shown once per dataset.
 ``reports/summary.md`` is the summary to paste into a pull request and
 ``reports/model_cards/<study>.md`` describes each trained model. The pages depend only on
@@ -20,6 +21,7 @@ from typing import Any
 import typer
 
 from pipeline import paths
+from pipeline.compare import NOISE_FILE
 from pipeline.datasets import dataset_package
 from pipeline.html_page import collapsed, escape, figure_html, fmt, grid, kv_table, page, write_text
 from pipeline.io import read_json
@@ -63,7 +65,13 @@ def _figures(study: Study) -> list[Path]:
     return first + [found[name] for name in sorted(found)]
 
 
-def collect(study: Study, params: dict) -> dict | None:
+def training_noise() -> dict[str, dict]:
+    """Study -> its band in ``reports/seed_noise.json`` (``benchmarks/seed_noise.py``): each
+    figure's sd over noise-only rebuilds, and how many; {} where none is committed."""
+    return read_json(NOISE_FILE)["studies"] if NOISE_FILE.is_file() else {}
+
+
+def collect(study: Study, params: dict, noise: dict[str, dict]) -> dict | None:
     """Everything the report says about ``study``, or None if it has no metrics yet."""
     headline_path = paths.headline_metrics(study.name)
     details_path = paths.METRICS / study.name / "details.json"
@@ -80,6 +88,7 @@ def collect(study: Study, params: dict) -> dict | None:
         "metrics": flatten({k: v for k, v in details.items() if k != "data"}),
         "data": details.get("data", {}),
         "headline": read_json(headline_path).get(study.name, {}),
+        "noise": noise.get(study.name),
         "audit": audit,
         "calibration": read_json(threshold_path) if threshold_path.is_file() else None,
         "params": _sections(study, params),
@@ -109,16 +118,24 @@ def data_summary(data: dict) -> str:
     return " / ".join(parts)
 
 
+def noise_cell(band: dict | None, name: str) -> str:
+    """The headline metric's sd over the study's noise-only rebuilds: how far it moves when
+    only the training seed (or the CPU kernels) does."""
+    sd = None if band is None else band["sd"].get(name)
+    return "not measured" if sd is None else f"{sd:.3f} ({band['runs']} runs)"
+
+
 def summary_rows(entries: list[dict]) -> list[list[str]]:
     rows = []
     for e in entries:
         name, value, interval = primary(e)
-        rows.append([e["study"].name, name, fmt(value), interval, e["notes"].goal,
-                     data_summary(e["data"])])
+        rows.append([e["study"].name, name, fmt(value), interval, noise_cell(e["noise"], name),
+                     e["notes"].goal, data_summary(e["data"])])
     return rows
 
 
-SUMMARY_HEADER = ["study", "headline metric", "value", "95% interval", "goal", "units used"]
+SUMMARY_HEADER = ["study", "headline metric", "value", "95% interval", "seed sd", "goal",
+                  "units used"]
 
 
 # ---------------------------------------------------------------- markdown
@@ -278,8 +295,9 @@ def index_html(entries: list[dict], semi: dict | None = None) -> str:
 
 
 def report(params: dict) -> list[dict]:
+    noise = training_noise()
     entries = [e for name in study_names(params)
-               if (e := collect(get_study(name, params=params), params)) is not None]
+               if (e := collect(get_study(name, params=params), params, noise)) is not None]
     semi_path = paths.headline_metrics(SEMI_STUDY)
     semi = read_json(semi_path) if semi_path.is_file() else None
     write_text(paths.REPORTS / "index.html", index_html(entries, semi))
