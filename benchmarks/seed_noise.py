@@ -36,6 +36,7 @@ from sweep import ROOT, run_variant
 from pipeline import check_repro, compare
 from pipeline.cpu import fingerprint
 from pipeline.params import load_params, lookup, study_entry
+from pipeline.training_noise import NOISE_FILE, TrainingNoise
 
 # the measured studies, cheapest first: a stopped run keeps the ones it finished
 STUDIES = ("sines_ae", "mnist_novelty", "hls_pca", "icbhi_logreg", "hls_ae", "icbhi_cnn", "icbhi_crnn")
@@ -101,13 +102,13 @@ def band(runs: dict[str, tuple[pd.DataFrame, dict]]) -> dict:
             "sd": {k: float(v) for k, v in table.std(ddof=1).items()}}
 
 
-def noise_of(entry: dict) -> compare.TrainingNoise:
-    one = compare.TrainingNoise(entry["sd"], entry["runs"])
+def noise_of(entry: dict) -> TrainingNoise:
+    one = TrainingNoise(entry["sd"], entry["runs"])
     return one + one  # a change between two runs carries the noise of both
 
 
 def verdicts(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict,
-             noise: compare.TrainingNoise | None) -> dict[str, str]:
+             noise: TrainingNoise | None) -> dict[str, str]:
     return {r["metric"]: r["verdict"] for r in compare.compare_study(study, a, b, cfg, noise)["rows"]}
 
 
@@ -133,7 +134,7 @@ def false_verdicts(study: str, runs: dict, cfg: dict) -> dict:
 
 def summarize(studies: list[str]) -> None:
     cfg = compare.config(load_params(ROOT / "params.yaml"))
-    noise_file, results_file = ROOT / compare.NOISE_FILE, ROOT / "benchmarks" / "results.json"
+    noise_file, results_file = ROOT / NOISE_FILE, ROOT / "benchmarks" / "results.json"
     bands, rates, broken, native = {}, {}, {}, {}
     for study in studies:
         runs = load_runs(study)
@@ -154,7 +155,7 @@ def summarize(studies: list[str]) -> None:
             judged = check_repro.within_noise(
                 f"metrics/{study}.json", study, check_repro.flatten(committed),
                 check_repro.flatten({study: runs[NATIVE][1]}),
-                compare.TrainingNoise(bands[study]["sd"], bands[study]["runs"]), 1e-6, 1e-9)
+                TrainingNoise(bands[study]["sd"], bands[study]["runs"]), 1e-6, 1e-9)
             native[study] = {"moved": len(judged), "outside_band": [d.key for d in judged if d.fails]}
             print(f"{study:<14} native kernels against the commit: {len(judged)} headline figure(s) "
                   f"moved, outside the band: {native[study]['outside_band'] or 'none'}", flush=True)

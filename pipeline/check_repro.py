@@ -36,10 +36,10 @@ from typing import Any
 
 import typer
 import yaml
-from scipy.stats import t as student_t
 
 from pipeline import paths
-from pipeline.compare import NOISE_FILE, TrainingNoise, read_noise
+from pipeline.compare import read_noise
+from pipeline.training_noise import NOISE_FILE, TrainingNoise
 from pipeline.cpu import fingerprint
 from pipeline.errors import PipelineError
 
@@ -139,14 +139,6 @@ def headline_study(file: str, values: dict[str, Any]) -> str | None:
     return None
 
 
-def band_width(noise: TrainingNoise | None, figure: str) -> float | None:
-    """How far a rebuild's figure may sit from the committed one by training noise alone."""
-    sd = None if noise is None else noise.sd.get(figure)
-    if sd is None or noise.runs < 2:
-        return None
-    return float(student_t.ppf((1 + NOISE_LEVEL) / 2, noise.runs - 1) * sd * math.sqrt(2))
-
-
 def within_noise(file: str, study: str, committed: dict[str, Any], new: dict[str, Any],
                  noise: TrainingNoise | None, rtol: float, atol: float) -> list[Difference]:
     """A headline file rebuilt on other kernels: each moved figure against its band."""
@@ -155,7 +147,7 @@ def within_noise(file: str, study: str, committed: dict[str, Any], new: dict[str
         old_value, new_value = committed.get(key), new.get(key)
         if key in committed and key in new and _close(old_value, new_value, rtol, atol):
             continue
-        width = band_width(noise, key.removeprefix(f"{study}."))
+        width = None if noise is None else noise.band(key.removeprefix(f"{study}."), NOISE_LEVEL)
         judged = width is not None and _numeric(old_value) and _numeric(new_value)
         differences.append(Difference(
             file, key, old_value if key in committed else "(absent)", new_value if key in new else "(absent)",

@@ -2,7 +2,7 @@
 
 A and B are git revisions, branches or DVC experiment names (``workspace``: the files on
 disk). Both sides are read from the per-unit test scores that evaluate commits to git
-(``metrics/<study>/scores.csv``: unit, group, label, predicted, score), so nothing re-runs.
+(``metrics/<study>/scores.csv``, ``pipeline/unit_scores.py``), so nothing re-runs.
 
 Where both sides scored the same units with the same labels, the interval of each change
 has two independent parts:
@@ -27,7 +27,6 @@ units differ (other split params), only the marginal figures are shown.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,38 +38,19 @@ import pandas as pd
 import typer
 from scipy.stats import norm, rankdata
 
-from pipeline import paths, plots
+from pipeline import plots
 from pipeline.bootstrap import percentile_interval, resample_weights, resampled_aurocs
 from pipeline.errors import PipelineError
-from pipeline.io import write_csv
 from pipeline.html_page import escape, grid, img, page, write_text
 from pipeline.metrics import roc_table
 from pipeline.params import load_params, lookup
+from pipeline.training_noise import NOISE_FILE, TrainingNoise, parse_noise, with_training_noise
+from pipeline.unit_scores import SCORE_COLUMNS, scores_path
 
 WORKSPACE = "workspace"
-SCORES = "scores.csv"
-SCORE_COLUMNS = ["unit", "group", "label", "predicted", "score"]
-NOISE_FILE = paths.REPORTS / "seed_noise.json"  # the training-noise band (benchmarks/seed_noise.py)
 
 
-# ---------------------------------------------------------------- per-unit scores
-def scores_path(study: str) -> Path:
-    return paths.METRICS / study / SCORES
-
-
-def write_unit_scores(study: str, frame: pd.DataFrame) -> None:
-    """``metrics/<study>/scores.csv``, small enough for git: scores to 6 significant digits.
-
-    ``frame`` has ``unit`` and ``score``; ``group`` (units resampled together), ``label``
-    (0 = normal) and ``predicted`` are optional and left empty when absent.
-    """
-    table = pd.DataFrame({c: frame.get(c, pd.NA) for c in SCORE_COLUMNS})
-    table["score"] = table["score"].map(lambda v: float(f"{v:.6g}"))
-    for column in ("label", "predicted"):  # class ids (booleans too), empty where absent
-        table[column] = pd.to_numeric(table[column]).astype("Int64")
-    write_csv(scores_path(study), table.sort_values("unit", kind="stable"))
-
-
+# ---------------------------------------------------------------- per-unit scores, through git
 def _git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
 
@@ -111,41 +91,9 @@ def read_scores(rev: str, study: str) -> pd.DataFrame | None:
 
 
 # ---------------------------------------------------------------- training noise
-@dataclass(frozen=True)
-class TrainingNoise:
-    """The sample sd of each figure over ``runs`` noise-only trainings (seeds, CPU kernels)."""
-    sd: dict[str, float]
-    runs: int
-
-    def __add__(self, other: TrainingNoise) -> TrainingNoise:
-        """The noise of a difference between one run of each: the variances add; the
-        degrees of freedom are the smaller side's."""
-        shared = self.sd.keys() & other.sd.keys()
-        return TrainingNoise({m: math.hypot(self.sd[m], other.sd[m]) for m in shared},
-                             min(self.runs, other.runs))
-
-
 def read_noise(rev: str) -> dict[str, TrainingNoise]:
     """Study -> its training noise, from ``reports/seed_noise.json`` at ``rev`` (none: {})."""
-    text = _read_text(rev, NOISE_FILE)
-    if text is None:
-        return {}
-    try:
-        studies = json.loads(text)["studies"]
-        return {name: TrainingNoise({m: float(v) for m, v in entry["sd"].items()}, int(entry["runs"]))
-                for name, entry in studies.items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PipelineError(f"not a training-noise file at {rev} ({type(exc).__name__}: {exc}; "
-                            "rewrite it with `python benchmarks/seed_noise.py summarize`)",
-                            NOISE_FILE) from exc
-
-
-def with_training_noise(deltas: np.ndarray, sd: float, runs: int, seed: int) -> np.ndarray:
-    """Bootstrap draws of a change, each joined by a draw of training noise: ``sd`` times
-    Student's t with ``runs`` - 1 degrees of freedom."""
-    if runs < 2 or sd == 0:
-        return deltas
-    return deltas + sd * np.random.default_rng(seed).standard_t(runs - 1, size=len(deltas))
+    return parse_noise(_read_text(rev, NOISE_FILE), rev)
 
 
 # ---------------------------------------------------------------- metrics under weights

@@ -27,7 +27,7 @@ from torch import nn
 
 from pipeline.calibration import read_calibration
 from pipeline import plots
-from pipeline.compare import write_unit_scores
+from pipeline.unit_scores import write_unit_scores
 from pipeline.splitting import stratified_holdout
 from pipeline.scalers import Scaler
 from pipeline.training import load_checkpoint, resolve_device

@@ -15,6 +15,8 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from pipeline import compare
+from pipeline.training_noise import TrainingNoise
+from pipeline.unit_scores import write_unit_scores
 from pipeline.cli import app
 from tests.project_params import project_params
 
@@ -168,8 +170,8 @@ def _two_seeds_apart():
 
 
 def test_training_noise_of_a_difference_adds_both_runs():
-    one = compare.TrainingNoise({"auroc": 0.03, "sensitivity": 0.04}, runs=5)
-    other = compare.TrainingNoise({"auroc": 0.04}, runs=3)
+    one = TrainingNoise({"auroc": 0.03, "sensitivity": 0.04}, runs=5)
+    other = TrainingNoise({"auroc": 0.04}, runs=3)
     both = one + other
     assert both.sd == {"auroc": pytest.approx(0.05)} and both.runs == 3
     assert (one + one).sd["sensitivity"] == pytest.approx(0.04 * np.sqrt(2))
@@ -179,7 +181,7 @@ def test_a_change_within_training_noise_is_no_evidence():
     a, b = _two_seeds_apart()
     alone = _rows(compare.compare_study("s", a, b, CFG))
     assert alone["auroc"]["verdict"] == "better"  # test sampling alone: a verdict
-    noisy = compare.compare_study("s", a, b, CFG, compare.TrainingNoise({"auroc": 0.03}, runs=5))
+    noisy = compare.compare_study("s", a, b, CFG, TrainingNoise({"auroc": 0.03}, runs=5))
     row = _rows(noisy)["auroc"]
     assert row["verdict"] == "no evidence" and row["seed_sd"] == 0.03
     assert row["low"] < alone["auroc"]["low"] and row["high"] > alone["auroc"]["high"]
@@ -193,7 +195,7 @@ def test_a_change_beyond_training_noise_keeps_its_verdict():
     labels = rng.integers(0, 2, 300)
     weak = _frame(labels, rng.normal(labels * 0.2, 1.0), predicted=rng.integers(0, 2, 300))
     strong = _frame(labels, rng.normal(labels * 3.0, 1.0), predicted=labels)
-    noise = compare.TrainingNoise({"auroc": 0.02, "sensitivity": 0.03, "specificity": 0.03,
+    noise = TrainingNoise({"auroc": 0.02, "sensitivity": 0.03, "specificity": 0.03,
                                    "balanced_accuracy": 0.02}, runs=4)
     assert all(r["verdict"] == "worse" for r in compare.compare_study("s", strong, weak, CFG, noise)["rows"])
 
@@ -204,7 +206,7 @@ def test_few_noise_runs_widen_the_interval():
     a, b = _two_seeds_apart()
     width = {}
     for runs in (3, 30):
-        noise = compare.TrainingNoise({"auroc": 0.02}, runs)
+        noise = TrainingNoise({"auroc": 0.02}, runs)
         row = _rows(compare.compare_study("s", a, b, CFG, noise))["auroc"]
         width[runs] = row["high"] - row["low"]
     assert width[3] > 1.3 * width[30]
@@ -228,12 +230,12 @@ def repo(tmp_path, monkeypatch) -> Path:
     rng = np.random.default_rng(9)
     labels = rng.integers(0, 2, 200)
     monkeypatch.chdir(tmp_path)
-    compare.write_unit_scores("sines_ae", _frame(labels, rng.normal(labels * 0.1, 1), labels))
+    write_unit_scores("sines_ae", _frame(labels, rng.normal(labels * 0.1, 1), labels))
     _git("add", "-A", cwd=tmp_path)
     _git("commit", "-qm", "weak", cwd=tmp_path)
     head = _git("rev-parse", "HEAD", cwd=tmp_path)
     _git("update-ref", f"refs/exps/{head[:2]}/{head[2:]}/weak-exp", head, cwd=tmp_path)
-    compare.write_unit_scores("sines_ae", _frame(labels, rng.normal(labels * 3, 1), labels))
+    write_unit_scores("sines_ae", _frame(labels, rng.normal(labels * 3, 1), labels))
     return tmp_path
 
 
@@ -278,7 +280,7 @@ def test_an_unknown_revision_is_one_clear_error(repo):
 def test_between_compares_two_studies_of_one_revision_unit_by_unit(repo):
     # the workspace's strong sines_ae against main's weak one, written as another study
     weak = compare.read_scores("main", "sines_ae")
-    compare.write_unit_scores("mnist_novelty", weak)
+    write_unit_scores("mnist_novelty", weak)
     result = CliRunner().invoke(app, ["compare", "--between", "mnist_novelty,sines_ae", "--json"])
     assert result.exit_code == 0, result.output
     found = json.loads(result.output)

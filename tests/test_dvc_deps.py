@@ -56,6 +56,10 @@ def test_a_commands_code_follows_imports_made_by_name():
     assert not any(p.startswith(("pipeline/datasets/icbhi", "pipeline/datasets/mnist")) for p in train)
     assert not any(p.startswith(("pipeline/models/crnn", "pipeline/models/cnn",
                                  "pipeline/models/spectrogram_layers")) for p in train)
+    # evaluate writes the per-unit scores compare reads, through a module of their own: a
+    # change to compare (its verdicts, its noise) reruns no evaluate stage
+    evaluate = command_code("pipeline.stages.evaluate", "evaluate", ["hls-cmds"], ["mlp_ae"])
+    assert "pipeline/unit_scores.py" in evaluate and "pipeline/compare.py" not in evaluate
     crnn = command_code("pipeline.stages.train", "train", ["icbhi"], ["cnn_gru"])
     assert {"pipeline/models/crnn.py", "pipeline/models/spectrogram_layers.py"} <= set(crnn)
     assert "pipeline/models/mlp_ae.py" not in crnn

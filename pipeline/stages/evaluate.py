@@ -38,7 +38,7 @@ from sklearn.metrics import classification_report
 from pipeline.calibration import calibrate
 from pipeline import evaluations, paths, plots
 from pipeline.metrics import aggregate_units, per_group_metrics, pr_table, roc_table
-from pipeline.compare import write_unit_scores
+from pipeline.unit_scores import write_unit_scores
 from pipeline.cross_validation import fold_summary, pool, spread
 from pipeline.errors import PipelineError
 from pipeline.io import write_csv, write_json, write_parquet

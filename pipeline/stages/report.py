@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from pipeline import paths
-from pipeline.compare import NOISE_FILE
+from pipeline.training_noise import TrainingNoise, read_noise_file
 from pipeline.datasets import dataset_package
 from pipeline.html_page import collapsed, escape, figure_html, fmt, grid, kv_table, page, write_text
 from pipeline.io import read_json
@@ -65,13 +65,7 @@ def _figures(study: Study) -> list[Path]:
     return first + [found[name] for name in sorted(found)]
 
 
-def training_noise() -> dict[str, dict]:
-    """Study -> its band in ``reports/seed_noise.json`` (``benchmarks/seed_noise.py``): each
-    figure's sd over noise-only rebuilds, and how many; {} where none is committed."""
-    return read_json(NOISE_FILE)["studies"] if NOISE_FILE.is_file() else {}
-
-
-def collect(study: Study, params: dict, noise: dict[str, dict]) -> dict | None:
+def collect(study: Study, params: dict, noise: dict[str, TrainingNoise]) -> dict | None:
     """Everything the report says about ``study``, or None if it has no metrics yet."""
     headline_path = paths.headline_metrics(study.name)
     details_path = paths.METRICS / study.name / "details.json"
@@ -118,11 +112,11 @@ def data_summary(data: dict) -> str:
     return " / ".join(parts)
 
 
-def noise_cell(band: dict | None, name: str) -> str:
+def noise_cell(noise: TrainingNoise | None, name: str) -> str:
     """The headline metric's sd over the study's noise-only rebuilds: how far it moves when
     only the training seed (or the CPU kernels) does."""
-    sd = None if band is None else band["sd"].get(name)
-    return "not measured" if sd is None else f"{sd:.3f} ({band['runs']} runs)"
+    sd = None if noise is None else noise.sd.get(name)
+    return "not measured" if sd is None else f"{sd:.3f} ({noise.runs} runs)"
 
 
 def summary_rows(entries: list[dict]) -> list[list[str]]:
@@ -295,7 +289,7 @@ def index_html(entries: list[dict], semi: dict | None = None) -> str:
 
 
 def report(params: dict) -> list[dict]:
-    noise = training_noise()
+    noise = read_noise_file()
     entries = [e for name in study_names(params)
                if (e := collect(get_study(name, params=params), params, noise)) is not None]
     semi_path = paths.headline_metrics(SEMI_STUDY)
