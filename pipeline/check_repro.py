@@ -59,10 +59,11 @@ class Difference:
     new: Any
     fails: bool
     band: float | None = None  # a headline figure judged by its training noise: the half-width
+    note: str = ""  # why it fails where no band could judge it
 
     def line(self) -> str:
         mark = "FAIL" if self.fails else "warn"
-        judged = ("" if self.band is None else
+        judged = (f"  ({self.note})" if self.note else "" if self.band is None else
                   f"  (band +-{self.band:.4g}: {'outside' if self.fails else 'within'})")
         return f"{mark}  {self.file}  {self.key}  {self.committed!r} -> {self.new!r}{judged}"
 
@@ -151,7 +152,9 @@ def within_noise(file: str, study: str, committed: dict[str, Any], new: dict[str
         judged = width is not None and _numeric(old_value) and _numeric(new_value)
         differences.append(Difference(
             file, key, old_value if key in committed else "(absent)", new_value if key in new else "(absent)",
-            fails=not judged or abs(new_value - old_value) > width, band=width if judged else None))
+            fails=not judged or abs(new_value - old_value) > width, band=width if judged else None,
+            note="" if judged else f"no band for {study} in {NOISE_FILE.as_posix()}: "
+                                   "benchmarks/seed_noise.py measures one"))
     return differences
 
 

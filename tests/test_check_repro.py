@@ -55,7 +55,8 @@ def test_perturbed_metric_fails_with_file_key_and_both_values(repo):
     (repo / "metrics" / "toy.json").write_text(json.dumps({"toy": {"auroc": 0.9, "n": 40}}))
     result = CliRunner().invoke(app, ["check-repro", "--no-run"])  # no band for toy: tolerance
     assert result.exit_code == 1
-    assert "metrics/toy.json  toy.auroc  0.812345 -> 0.9" in result.output
+    assert ("metrics/toy.json  toy.auroc  0.812345 -> 0.9  (no band for toy in reports/seed_noise.json"
+            in result.output)
     assert "1 difference(s) outside tolerance" in result.output
 
 
