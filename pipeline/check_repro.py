@@ -59,12 +59,15 @@ class Difference:
     new: Any
     fails: bool
     band: float | None = None  # a headline figure judged by its training noise: the half-width
-    note: str = ""  # why it fails where no band could judge it
+    note: str = ""  # why no band could judge it, or what moved in a file reported as a whole
 
     def line(self) -> str:
-        mark = "FAIL" if self.fails else "warn"
-        judged = (f"  ({self.note})" if self.note else "" if self.band is None else
-                  f"  (band +-{self.band:.4g}: {'outside' if self.fails else 'within'})")
+        mark = "FAIL" if self.fails else "noise" if self.band is not None else "warn"
+        if self.band is not None:
+            judged = (f"  (moved {self.new - self.committed:+.4g}, band +-{self.band:.4g}: "
+                      f"{'outside' if self.fails else 'within'})")
+        else:
+            judged = f"  ({self.note})" if self.note else ""
         return f"{mark}  {self.file}  {self.key}  {self.committed!r} -> {self.new!r}{judged}"
 
 
@@ -140,6 +143,19 @@ def headline_study(file: str, values: dict[str, Any]) -> str | None:
     return None
 
 
+def unjudged(study: str, figure: str, old_value: Any, new_value: Any,
+             noise: TrainingNoise | None) -> str:
+    """Why a moved headline figure cannot be judged by a band (it then fails)."""
+    if old_value is None or new_value is None:
+        return "absent on one side"
+    if not (_numeric(old_value) and _numeric(new_value)):
+        return "not a number"
+    if noise is None:
+        return (f"no band for {study} in {NOISE_FILE.as_posix()}: `python benchmarks/seed_noise.py "
+                f"run {study}` then `summarize` measures one")
+    return f"{study}'s band has no sd for {figure}"
+
+
 def within_noise(file: str, study: str, committed: dict[str, Any], new: dict[str, Any],
                  noise: TrainingNoise | None, rtol: float, atol: float) -> list[Difference]:
     """A headline file rebuilt on other kernels: each moved figure against its band."""
@@ -148,13 +164,15 @@ def within_noise(file: str, study: str, committed: dict[str, Any], new: dict[str
         old_value, new_value = committed.get(key), new.get(key)
         if key in committed and key in new and _close(old_value, new_value, rtol, atol):
             continue
-        width = None if noise is None else noise.band(key.removeprefix(f"{study}."), NOISE_LEVEL)
-        judged = width is not None and _numeric(old_value) and _numeric(new_value)
-        differences.append(Difference(
-            file, key, old_value if key in committed else "(absent)", new_value if key in new else "(absent)",
-            fails=not judged or abs(new_value - old_value) > width, band=width if judged else None,
-            note="" if judged else f"no band for {study} in {NOISE_FILE.as_posix()}: "
-                                   "benchmarks/seed_noise.py measures one"))
+        figure = key.removeprefix(f"{study}.")
+        width = None if noise is None else noise.band(figure, NOISE_LEVEL)
+        shown = (old_value if key in committed else "(absent)", new_value if key in new else "(absent)")
+        if width is not None and _numeric(old_value) and _numeric(new_value):
+            differences.append(Difference(file, key, *shown, fails=abs(new_value - old_value) > width,
+                                          band=width))
+        else:
+            differences.append(Difference(file, key, *shown, fails=True,
+                                          note=unjudged(study, figure, old_value, new_value, noise)))
     return differences
 
 
@@ -164,8 +182,10 @@ def moved_values(file: str, committed: dict[str, Any], new: dict[str, Any], rtol
     moved = compare_values(file, committed, new, rtol, atol)
     if not moved:
         return []
-    return [Difference(file, f"({len(moved)} of {len(committed.keys() | new.keys())} values moved)",
-                       moved[0].key, "...", fails=False)]
+    first = moved[0]
+    return [Difference(file, first.key, first.committed, first.new, fails=False,
+                       note=f"the first of {len(moved)} moved values out of "
+                            f"{len(committed.keys() | new.keys())}; not judged")]
 
 
 def lock_hashes(text: str) -> dict[str, Any]:
@@ -283,22 +303,23 @@ def command(
         typer.echo(f"check-repro: wrote {FINGERPRINT_FILE}")
         return
     bytes_ = bytes_mode(bytes_, root, rev)
+    exact = bytes_ == "fail"
+    noise = None if exact else (read_noise(rev) or {})  # read first: a bad file stops before the rebuild
     if run:
         typer.echo("check-repro: dvc repro", err=True)
         if subprocess.run(["dvc", "repro"], cwd=root).returncode != 0:
             raise PipelineError("dvc repro failed (its output is above)", root / "dvc.yaml")
-    exact = bytes_ == "fail"
-    noise = None if exact else read_noise(rev)
     differences = check(root, rev, rtol, atol, bytes_fail=exact, noise=noise)
     for difference in differences:
         typer.echo(difference.line())
     failing = sum(d.fails for d in differences)
-    typer.echo(f"check-repro: {failing} difference(s) outside tolerance, "
-               f"{len(differences) - failing} within (rtol {rtol:g}, atol {atol:g}, against {rev})")
+    judged = sum(d.band is not None and not d.fails for d in differences)
+    typer.echo(f"check-repro: {failing} difference(s) outside tolerance, {judged} within their "
+               f"training-noise band, {len(differences) - failing - judged} reported without failing "
+               f"(rtol {rtol:g}, atol {atol:g}, against {rev})")
     if failing:
         sys.exit(1)
-    judged = [d for d in differences if d.band is not None]
     if not exact and differences:
-        typer.echo(f"check-repro: reproduces within noise: {len(judged)} headline figure(s) moved, "
-                   f"each within its committed training-noise band ({NOISE_FILE.as_posix()}, "
+        typer.echo(f"check-repro: reproduces within noise: {judged} headline figure(s) moved, each "
+                   f"within its committed training-noise band ({NOISE_FILE.as_posix()} at {rev}, "
                    f"{len(noise)} studies measured)")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import StringIO
@@ -91,9 +92,28 @@ def read_scores(rev: str, study: str) -> pd.DataFrame | None:
 
 
 # ---------------------------------------------------------------- training noise
-def read_noise(rev: str) -> dict[str, TrainingNoise]:
-    """Study -> its training noise, from ``reports/seed_noise.json`` at ``rev`` (none: {})."""
-    return parse_noise(_read_text(rev, NOISE_FILE), rev)
+def read_noise(rev: str) -> dict[str, TrainingNoise] | None:
+    """Study -> its training noise, from ``reports/seed_noise.json`` at ``rev`` (None: no file)."""
+    text = _read_text(rev, NOISE_FILE)
+    return None if text is None else parse_noise(text, rev)
+
+
+def noise_source(rev_a: str, rev_b: str) -> tuple[str, dict[str, TrainingNoise]]:
+    """Where the band comes from and the band: B's file, or A's where B has none."""
+    for rev in (rev_b, rev_a):
+        found = read_noise(rev)
+        if found is not None:
+            return f"{NOISE_FILE.as_posix()} at {rev}", found
+    return f"no {NOISE_FILE.as_posix()} at {rev_a} or {rev_b}", {}
+
+
+def noise_note(noise: TrainingNoise | None, source: str, metrics: tuple[Metric, ...]) -> str:
+    if noise is None:
+        return f"training noise not measured for this study ({source}): test sampling alone"
+    missing = [m.name for m in metrics if m.name not in noise.sd]
+    return (f"training noise: each run's sd over {noise.runs} noise-only runs ({source}), counted "
+            "for both runs" + (f"; none measured for {', '.join(missing)}: test sampling alone"
+                               if missing else ""))
 
 
 # ---------------------------------------------------------------- metrics under weights
@@ -202,10 +222,10 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict,
-                  noise: TrainingNoise | None = None) -> dict:
-    """Rows (metric, a, b, change, low, high, verdict, seed_sd) and how they were obtained;
+                  noise: TrainingNoise | None = None, source: str = NOISE_FILE.as_posix()) -> dict:
+    """Rows (metric, a, b, change, low, high, verdict, noise_sd) and how they were obtained;
     ``noise``: the training noise of the change (``TrainingNoise``, both sides' summed),
-    None where it was not measured."""
+    None where it was not measured; ``source``: where it was read, for the note."""
     metrics = metrics_for(b)
     aligned = _paired(a, b) if metrics_for(a) == metrics else None
     if aligned is None:
@@ -215,13 +235,12 @@ def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict,
     else:
         n_groups = b["group"].fillna(b["unit"]).nunique()
         note = (f"paired bootstrap over {len(b)} shared units in {n_groups} groups, "
-                f"{cfg['bootstrap']} resamples, seed {cfg['seed']}; ")
-        note += ("training noise unmeasured (no band in reports/seed_noise.json): the interval "
-                 "covers test sampling alone" if noise is None else
-                 f"with training noise from {noise.runs} noise-only runs a side (reports/seed_noise.json)")
+                f"{cfg['bootstrap']} resamples, seed {cfg['seed']}; {noise_note(noise, source, metrics)}")
         deltas = paired_bootstrap(aligned, b, metrics, cfg["bootstrap"], cfg["seed"])
-        if noise is not None:
-            deltas = {name: with_training_noise(d, noise.sd.get(name, 0.0), noise.runs, cfg["seed"] + k)
+        if noise is not None:  # each metric's noise drawn apart, seeded by study and metric
+            deltas = {name: with_training_noise(
+                          d, noise.sd.get(name, 0.0), noise.runs,
+                          [cfg["seed"], k, zlib.crc32(study.encode())])
                       for k, (name, d) in enumerate(deltas.items(), 1)}
         intervals = {name: percentile_interval(d, cfg["level"]) for name, d in deltas.items()}
     rows = []
@@ -231,11 +250,13 @@ def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict,
         row = {"study": study, "metric": m.name, "a": va, "b": vb, "change": vb - va,
                "low": low, "high": high,
                "verdict": verdict(low, high, m.higher_is_better) if intervals else "units differ",
-               "seed_sd": noise.sd.get(m.name) if noise is not None else None}
+               "noise_sd": noise.sd.get(m.name) if noise is not None and intervals else None}
         if m.name == "auroc" and aligned is not None:
             row["delong_p"] = delong_test(b["label"], aligned["score"], b["score"])["p"]
         rows.append(row)
-    return {"study": study, "paired": aligned is not None, "note": note, "rows": rows}
+    return {"study": study, "paired": aligned is not None, "note": note, "rows": rows,
+            "level": cfg["level"],
+            "noise": None if noise is None else {"sd": noise.sd, "runs": noise.runs, "source": source}}
 
 
 def compare_studies(first: str, second: str, rev: str, cfg: dict) -> list[dict]:
@@ -245,15 +266,15 @@ def compare_studies(first: str, second: str, rev: str, cfg: dict) -> list[dict]:
     for study, found in ((first, a), (second, b)):
         if found is None:
             raise PipelineError(f"no scores of {study} in {rev} (run `dvc repro`)", scores_path(study))
-    noise = read_noise(rev)
+    source, noise = noise_source(rev, rev)
     both = noise[first] + noise[second] if first in noise and second in noise else None
-    return [compare_study(f"{second} - {first}", a, b, cfg, both)]
+    return [compare_study(f"{second} - {first}", a, b, cfg, both, source)]
 
 
 def compare(rev_a: str, rev_b: str, studies: list[str], cfg: dict) -> list[dict]:
     """One comparison per study that has scores on both sides (a note for the others); the
     training noise is B's band (A's where B has none), counted for both runs."""
-    noise = read_noise(rev_b) or read_noise(rev_a)
+    source, noise = noise_source(rev_a, rev_b)
     out = []
     for study in studies:
         a, b = read_scores(rev_a, study), read_scores(rev_b, study)
@@ -263,18 +284,29 @@ def compare(rev_a: str, rev_b: str, studies: list[str], cfg: dict) -> list[dict]
                         "note": f"no {scores_path(study)} in {missing}"})
         else:
             both = noise[study] + noise[study] if study in noise else None  # one run a side
-            out.append(compare_study(study, a, b, cfg, both))
+            out.append(compare_study(study, a, b, cfg, both, source))
     return out
 
 
 # ---------------------------------------------------------------- output
-HEADER = ["study", "metric", "A", "B", "change", "seed sd", "95% interval", "verdict", "DeLong p"]
-LEGEND = "change = B - A; seed sd: the training noise of the change, both runs'"
+LEGEND = ("change = B - A; noise sd: the training noise of the change (sqrt 2 x one run's sd "
+          "over the noise-only runs)")
+
+
+def header(results: list[dict]) -> list[str]:
+    level = next((res["level"] for res in results if "level" in res), 0.95)
+    return ["study", "metric", "A", "B", "change", "noise sd", f"{level:.0%} interval", "verdict",
+            "DeLong p"]
+
+
+def _signed(value: float) -> str:
+    """+0.0123; a bound too small for 4 decimals in scientific notation, never +0.0000."""
+    return f"{value:+.4f}" if value == 0 or abs(value) >= 5e-5 else f"{value:+.1e}"
 
 
 def cells(row: dict) -> list[str]:
-    interval = "" if not np.isfinite(row["low"]) else f"[{row['low']:+.4f}, {row['high']:+.4f}]"
-    p, sd = row.get("delong_p"), row.get("seed_sd")
+    interval = "" if not np.isfinite(row["low"]) else f"[{_signed(row['low'])}, {_signed(row['high'])}]"
+    p, sd = row.get("delong_p"), row.get("noise_sd")
     return [row["study"], row["metric"], f"{row['a']:.4f}", f"{row['b']:.4f}",
             f"{row['change']:+.4f}", "" if sd is None else f"{sd:.4f}", interval, row["verdict"],
             "" if p is None or not np.isfinite(p) else f"{p:.3g}"]
@@ -284,14 +316,15 @@ def to_markdown(results: list[dict], rev_a: str, rev_b: str) -> str:
     rows = ["| " + " | ".join(cells(r)) + " |" for res in results for r in res["rows"]]
     lines = [f"Comparison: A = `{rev_a}`, B = `{rev_b}` ({LEGEND})", ""]
     if rows:
-        lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER), *rows]
+        columns = header(results)
+        lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *rows]
     lines += [""] + [f"- {res['study']}: {res['note']}" for res in results]
     return "\n".join(lines) + "\n"
 
 
 def to_text(results: list[dict], rev_a: str, rev_b: str) -> str:
-    rows = [HEADER] + [cells(r) for res in results for r in res["rows"]]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    rows = [header(results)] + [cells(r) for res in results for r in res["rows"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [f"A = {rev_a}, B = {rev_b} ({LEGEND})", ""]
     for k, r in enumerate(rows):
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -328,10 +361,10 @@ def comparison_html(results: list[dict], pairs: dict, rev_a: str, rev_b: str) ->
             curves[label] = (roc_table(abnormal, frame["score"]),
                              point(LABELLED[0], frame))
         figures.append(img(plots.roc_overlay(curves, f"{study}: ROC, A vs B"), f"{study} ROC"))
-    table = grid(HEADER, rows) if rows else ""
-    return (f"<h2>Against {escape(rev_a)}</h2><p>A = {escape(rev_a)}, B = {escape(rev_b)}; change = "
-            f"B - A; 95% intervals from a paired bootstrap joined by the measured training noise "
-            f"(seed sd: that of the change; DeLong's p ignores it).</p>{table}"
+    table = grid(header(results), rows) if rows else ""
+    return (f"<h2>Against {escape(rev_a)}</h2><p>A = {escape(rev_a)}, B = {escape(rev_b)}; "
+            f"{escape(LEGEND)}. Intervals: a paired bootstrap joined by the training noise where "
+            f"it was measured (the notes say where); DeLong's p ignores training noise.</p>{table}"
             f"<ul>{notes}</ul><div class='figs'>{''.join(figures)}</div>")
 
 
@@ -365,6 +398,10 @@ def command(
         if len(names) != 2 or unknown:
             raise PipelineError(f"--between takes two studies of the index, comma-separated, got "
                                 f"{between!r}" + (f" ({', '.join(unknown)} unknown)" if unknown else ""))
+        if a is not None and b != WORKSPACE:
+            raise PipelineError(f"--between compares two studies of one revision, got two ({a} and {b})")
+        if html is not None:
+            raise PipelineError("--between writes no page: leave out --html (or compare revisions)")
         rev = b if a is None else a  # one revision: `compare --between x,y HEAD` reads as asked
         results = compare_studies(*names, rev, config(params))
         typer.echo(render(results, f"{names[0]} at {rev}", f"{names[1]} at {rev}"), nl=False)

@@ -44,28 +44,58 @@ class TrainingNoise:
         return float(student_t.ppf((1 + level) / 2, self.runs - 1) * sd * math.sqrt(2))
 
 
-def parse_noise(text: str | None, where: str) -> dict[str, TrainingNoise]:
-    """Study -> its training noise, from the text of a noise file (None: no file, {})."""
-    if text is None:
-        return {}
+def _sd(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and value >= 0)
+
+
+def _problem(data: object) -> str | None:
+    """What makes ``data`` no noise file (None: nothing)."""
+    studies = data.get("studies") if isinstance(data, dict) else None
+    if not isinstance(studies, dict):
+        return "no 'studies' mapping"
+    for name, entry in studies.items():
+        if not isinstance(entry, dict):
+            return f"studies.{name}: a mapping with runs and sd expected, got {entry!r}"
+        runs, sd = entry.get("runs"), entry.get("sd")
+        if not isinstance(runs, int) or isinstance(runs, bool) or runs < 2:
+            return f"studies.{name}.runs: a whole number >= 2 expected, got {runs!r}"
+        if not isinstance(sd, dict):
+            return f"studies.{name}.sd: a mapping of figure -> sd expected, got {sd!r}"
+        for figure, value in sd.items():
+            if not _sd(value):
+                return f"studies.{name}.sd.{figure}: a finite number >= 0 expected, got {value!r}"
+    return None
+
+
+def parse_noise(text: str, where: str) -> dict[str, TrainingNoise]:
+    """Study -> its training noise, from the text of a noise file; ``where`` (a revision)
+    names it in an error (a PipelineError naming the key at fault)."""
     try:
-        studies = json.loads(text)["studies"]
-        return {name: TrainingNoise({m: float(v) for m, v in entry["sd"].items()}, int(entry["runs"]))
-                for name, entry in studies.items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PipelineError(f"not a training-noise file at {where} ({type(exc).__name__}: {exc}; "
-                            "rewrite it with `python benchmarks/seed_noise.py summarize`)",
-                            NOISE_FILE) from exc
+        data = json.loads(text)
+    except ValueError as exc:
+        problem: str | None = f"not JSON ({exc})"
+    else:
+        problem = _problem(data)
+    if problem is not None:
+        raise PipelineError(f"{problem} (the file at {where}; `python benchmarks/seed_noise.py "
+                            "summarize` writes it)", NOISE_FILE)
+    return {name: TrainingNoise({m: float(v) for m, v in entry["sd"].items()}, entry["runs"])
+            for name, entry in data["studies"].items()}
 
 
 def read_noise_file() -> dict[str, TrainingNoise]:
     """The workspace's noise file, parsed ({} where there is none)."""
-    return parse_noise(NOISE_FILE.read_text() if NOISE_FILE.is_file() else None, "the workspace")
+    return parse_noise(NOISE_FILE.read_text(), "workspace") if NOISE_FILE.is_file() else {}
 
 
-def with_training_noise(deltas: np.ndarray, sd: float, runs: int, seed: int) -> np.ndarray:
-    """Bootstrap draws of a change, each joined by a draw of training noise: ``sd`` times
-    Student's t with ``runs`` - 1 degrees of freedom."""
+NOISE_DRAWS = 25  # training-noise draws per bootstrap draw: the t quantiles to about 1 %
+
+
+def with_training_noise(deltas: np.ndarray, sd: float, runs: int, seed) -> np.ndarray:
+    """Bootstrap draws of a change, each joined by ``NOISE_DRAWS`` draws of training noise:
+    ``sd`` times Student's t with ``runs`` - 1 degrees of freedom (``seed``: numpy's)."""
     if runs < 2 or sd == 0:
         return deltas
-    return deltas + sd * np.random.default_rng(seed).standard_t(runs - 1, size=len(deltas))
+    noise = sd * np.random.default_rng(seed).standard_t(runs - 1, size=len(deltas) * NOISE_DRAWS)
+    return np.repeat(deltas, NOISE_DRAWS) + noise

@@ -132,8 +132,12 @@ def test_other_kernels_are_judged_by_the_committed_band(repo):
     (repo / "metrics" / "toy" / "history.csv").write_text("epoch,loss\n1,0.51\n2,0.26\n")
     result = CliRunner().invoke(app, ["check-repro", "--no-run"])
     assert result.exit_code == 0, result.output
-    assert "toy.auroc  0.812345 -> 0.84  (band +-0.03926: within)" in result.output
-    assert "warn  metrics/toy/history.csv  (2 of 4 values moved)" in result.output
+    assert "noise  metrics/toy.json  toy.auroc  0.812345 -> 0.84  (moved +0.02765, band +-0.03926: within)" \
+        in result.output
+    assert ("warn  metrics/toy/history.csv  row 0.loss  0.5 -> 0.51  (the first of 2 moved values out "
+            "of 4; not judged)") in result.output
+    assert "0 difference(s) outside tolerance, 1 within their training-noise band, 1 reported" \
+        in result.output
     assert "reproduces within noise: 1 headline figure(s) moved" in result.output
 
 
@@ -142,6 +146,23 @@ def test_a_figure_outside_its_band_or_without_one_fails(repo):
     (repo / "metrics" / "toy.json").write_text(json.dumps({"toy": {"auroc": 0.86, "n": 41}}))
     result = CliRunner().invoke(app, ["check-repro", "--no-run"])
     assert result.exit_code == 1
-    assert "FAIL  metrics/toy.json  toy.auroc  0.812345 -> 0.86  (band +-0.03926: outside)" in result.output
-    assert "FAIL  metrics/toy.json  toy.n  40 -> 41  (band +-0: outside)" in result.output
+    assert "FAIL  metrics/toy.json  toy.auroc  0.812345 -> 0.86  (moved +0.04766, band +-0.03926: outside)" \
+        in result.output
+    assert "FAIL  metrics/toy.json  toy.n  40 -> 41  (moved +1, band +-0: outside)" in result.output
     assert "reproduces within noise" not in result.output
+
+
+def test_a_figure_the_band_does_not_cover_says_why_it_fails(repo):
+    _commit_band(repo, {"auroc": 0.01})
+    (repo / "metrics" / "toy.json").write_text(json.dumps({"toy": {"auroc": 0.82, "n": 41}}))
+    result = CliRunner().invoke(app, ["check-repro", "--no-run"])
+    assert result.exit_code == 1
+    assert "FAIL  metrics/toy.json  toy.n  40 -> 41  (toy's band has no sd for n)" in result.output
+
+
+def test_a_bad_band_is_one_error_naming_the_key(repo):
+    _commit_band(repo, {"auroc": float("nan")})
+    result = CliRunner().invoke(app, ["check-repro", "--no-run"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "reports/seed_noise.json: studies.toy.sd.auroc: a finite number >= 0 expected, got nan " \
+        "(the file at HEAD;" in result.output

@@ -183,9 +183,10 @@ def test_a_change_within_training_noise_is_no_evidence():
     assert alone["auroc"]["verdict"] == "better"  # test sampling alone: a verdict
     noisy = compare.compare_study("s", a, b, CFG, TrainingNoise({"auroc": 0.03}, runs=5))
     row = _rows(noisy)["auroc"]
-    assert row["verdict"] == "no evidence" and row["seed_sd"] == 0.03
+    assert row["verdict"] == "no evidence" and row["noise_sd"] == 0.03
     assert row["low"] < alone["auroc"]["low"] and row["high"] > alone["auroc"]["high"]
-    assert "training noise from 5 noise-only runs" in noisy["note"]
+    assert "each run's sd over 5 noise-only runs" in noisy["note"]
+    assert "none measured for sensitivity, specificity, balanced_accuracy" in noisy["note"]
     # unmeasured metrics keep the bootstrap's own interval
     assert _rows(noisy)["specificity"]["low"] == alone["specificity"]["low"]
 
@@ -246,8 +247,9 @@ def test_compare_cli_reads_both_sides_through_git(repo):
     assert line.split()[-2:][0] == "better"
     assert "no metrics/hls_ae/scores.csv in main and workspace" in result.output
     md = CliRunner().invoke(app, ["compare", "main", "workspace", "--md"]).output
-    assert "| study | metric | A | B | change | seed sd | 95% interval | verdict | DeLong p |" in md
-    assert "training noise unmeasured" in md  # main has no reports/seed_noise.json
+    assert "| study | metric | A | B | change | noise sd | 95% interval | verdict | DeLong p |" in md
+    assert "training noise not measured for this study (no reports/seed_noise.json at main or " \
+        "workspace)" in md
     as_json = json.loads(CliRunner().invoke(app, ["compare", "weak-exp", "main", "--json"]).output)
     sines = next(s for s in as_json["studies"] if s["study"] == "sines_ae")
     assert sines["paired"] and all(r["change"] == 0 for r in sines["rows"])  # same commit
@@ -306,15 +308,46 @@ def test_compare_reads_the_committed_training_noise(repo):
     _commit_noise(repo, {"sines_ae": {"runs": 5, "sd": {"auroc": 0.01, "sensitivity": 0.02}}})
     rows = json.loads(CliRunner().invoke(app, ["compare", "main", "workspace", "--json"]).output)
     sines = next(s for s in rows["studies"] if s["study"] == "sines_ae")
-    assert "training noise from 5 noise-only runs a side" in sines["note"]
+    assert "each run's sd over 5 noise-only runs (reports/seed_noise.json at workspace)" in sines["note"]
+    assert sines["noise"]["runs"] == 5 and sines["noise"]["source"] == "reports/seed_noise.json at workspace"
     by_metric = {r["metric"]: r for r in sines["rows"]}
-    assert by_metric["auroc"]["seed_sd"] == pytest.approx(0.01 * np.sqrt(2))  # one run a side
-    assert by_metric["specificity"]["seed_sd"] is None
+    assert by_metric["auroc"]["noise_sd"] == pytest.approx(0.01 * np.sqrt(2))  # one run a side
+    assert by_metric["specificity"]["noise_sd"] is None
     assert by_metric["auroc"]["verdict"] == "better"  # weak against strong: far beyond the noise
 
 
-def test_a_malformed_noise_file_names_the_file(repo):
-    _commit_noise(repo, {"sines_ae": {"sd": {"auroc": 0.01}}})  # no runs
+@pytest.mark.parametrize("entry, says", [
+    ({"sd": {"auroc": 0.01}}, "studies.sines_ae.runs: a whole number >= 2 expected, got None"),
+    ({"runs": 1, "sd": {"auroc": 0.01}}, "studies.sines_ae.runs: a whole number >= 2 expected, got 1"),
+    ({"runs": True, "sd": {"auroc": 0.01}}, "studies.sines_ae.runs: a whole number >= 2 expected, got True"),
+    ({"runs": 5, "sd": {"auroc": -0.01}}, "studies.sines_ae.sd.auroc: a finite number >= 0 expected"),
+    ({"runs": 5, "sd": {"auroc": float("nan")}}, "studies.sines_ae.sd.auroc: a finite number >= 0"),
+    ({"runs": 5, "sd": [0.01]}, "studies.sines_ae.sd: a mapping of figure -> sd expected"),
+])
+def test_a_malformed_noise_file_is_one_error_naming_the_key(repo, entry, says):
+    _commit_noise(repo, {"sines_ae": entry})
     result = CliRunner().invoke(app, ["compare"])
-    assert result.exit_code != 0
-    assert "seed_noise.json" in result.output and "runs" in result.output
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"reports/seed_noise.json: {says}" in result.output and "(the file at workspace;" in result.output
+
+
+def test_an_empty_band_in_b_is_used_not_skipped_for_a(repo):
+    """B's file decides even when it measures nothing; A's is read only where B has none."""
+    _commit_noise(repo, {"sines_ae": {"runs": 5, "sd": {"auroc": 0.01}}})
+    (repo / "reports" / "seed_noise.json").write_text(json.dumps({"studies": {}}))
+    rows = json.loads(CliRunner().invoke(app, ["compare", "main", "workspace", "--json"]).output)
+    sines = next(s for s in rows["studies"] if s["study"] == "sines_ae")
+    assert sines["noise"] is None and "reports/seed_noise.json at workspace" in sines["note"]
+
+
+def test_tiny_bounds_print_in_scientific_notation_not_as_zero():
+    assert compare._signed(3e-6) == "+3.0e-06" and compare._signed(0.0123) == "+0.0123"
+    assert compare._signed(0.0) == "+0.0000"
+
+
+def test_between_refuses_two_revisions_and_a_page(repo):
+    for args in (["compare", "main", "weak-exp", "--between", "sines_ae,hls_ae"],
+                 ["compare", "--between", "sines_ae,hls_ae", "--html", "x.html"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1 and "--between" in result.output and "Traceback" not in result.output
+    assert not (repo / "x.html").exists()
