@@ -9,7 +9,8 @@ change, ``PIPELINE_CPU_KERNELS=native``, seed as committed). One deliberately br
 (1 epoch of training) is what a verdict must still catch. Run after `dvc repro`:
     python benchmarks/seed_noise.py run                  # every study of STUDIES
     python benchmarks/seed_noise.py run icbhi_crnn --seeds 42 1 2 3
-    python benchmarks/seed_noise.py summarize
+    python benchmarks/seed_noise.py run icbhi_semi/vat/0.25 --seeds 42 1 --no-broken
+    python benchmarks/seed_noise.py summarize            # every study with kept runs
 `run` keeps each run's per-unit scores and headline figures under benchmarks/noise_runs/
 (git-ignored; a finished run is not repeated). `summarize` writes:
 - reports/seed_noise.json: per study, the sample sd over its noise-only runs of each
@@ -38,8 +39,10 @@ from pipeline.cpu import fingerprint
 from pipeline.params import load_params, lookup, study_entry
 from pipeline.training_noise import NOISE_FILE, TrainingNoise
 
-# the measured studies, cheapest first: a stopped run keeps the ones it finished
-STUDIES = ("sines_ae", "mnist_novelty", "hls_pca", "icbhi_logreg", "hls_ae", "icbhi_cnn", "icbhi_crnn")
+# the measured studies, cheapest first: a stopped run keeps the ones it finished (the
+# semi-supervised grid's cells, icbhi_semi/<method>/<fraction>, are named one by one)
+STUDIES = ("sines_ae", "mnist_novelty", "hls_pca", "icbhi_logreg", "hls_ae", "icbhi_cnn", "icbhi_crnn",
+           "mnist_ae", "hls_knn", "hls_gmm", "hls_iforest", "icbhi_hgb")
 RUNS = ROOT / "benchmarks" / "noise_runs"
 NATIVE = "native-kernels"
 TABLE = ("auroc", "sensitivity", "specificity", "icbhi_score", "mean_score")
@@ -143,13 +146,14 @@ def summarize(studies: list[str]) -> None:
             print(f"{study}: {len(noise_only)} noise-only run(s), fewer than 3: skipped")
             continue
         bands[study] = band(noise_only)
-        rates[study] = false_verdicts(study, runs, cfg)
         line = "  ".join(f"{m} {bands[study]['mean'][m]:.4f} +- {bands[study]['sd'][m]:.4f}"
                          for m in ("auroc", "sensitivity", "specificity") if m in bands[study]["sd"])
-        r = rates[study]
-        print(f"{study:<14} {line}  false verdicts: {r['out_of_sample']:.3f} out of sample, "
-              f"{r['in_sample']:.3f} in sample, {r['bootstrap_only']:.3f} bootstrap alone "
-              f"({r['pairs']} pairs)", flush=True)
+        print(f"{study:<14} {line}", flush=True)
+        if len(noise_only) >= 4:  # a pair's out-of-sample band needs two other runs
+            r = rates[study] = false_verdicts(study, runs, cfg)
+            print(f"{study:<14} false verdicts: {r['out_of_sample']:.3f} out of sample, "
+                  f"{r['in_sample']:.3f} in sample, {r['bootstrap_only']:.3f} bootstrap alone "
+                  f"({r['pairs']} pairs)", flush=True)
         if NATIVE in runs:  # what check-repro says of a rebuild on other kernels, study by study
             committed = json.loads((ROOT / "metrics" / f"{study}.json").read_text())
             judged = check_repro.within_noise(
@@ -197,16 +201,17 @@ def summarize(studies: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["run", "summarize"])
-    parser.add_argument("studies", nargs="*", help=f"default: {', '.join(STUDIES)}")
+    parser.add_argument("studies", nargs="*", help=f"run's default: {', '.join(STUDIES)}; "
+                        "summarize's: every study with kept runs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2, 3])
     parser.add_argument("--no-broken", dest="broken", action="store_false",
                         help="run: leave out the broken run (noise-only runs alone)")
     args = parser.parse_args()
-    studies = args.studies or list(STUDIES)
     if args.action == "run":
-        run(studies, args.seeds, args.broken)
-    else:
-        summarize(studies)
+        run(args.studies or list(STUDIES), args.seeds, args.broken)
+    else:  # every study with kept runs
+        kept = {p.parent.parent.relative_to(RUNS).as_posix() for p in RUNS.rglob("headline.json")}
+        summarize(args.studies or [*(s for s in STUDIES if s in kept), *sorted(kept - set(STUDIES))])
 
 
 if __name__ == "__main__":
