@@ -49,18 +49,13 @@ TABLE = ("auroc", "sensitivity", "specificity", "icbhi_score", "mean_score")
 BROKEN = "broken-1-epoch"
 
 
-def train_key(study: str) -> str:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    return study_entry(params, study.split("/")[0])[1]["train"]  # a grid cell: its grid's
-
-
 def runs_of(study: str, seeds: list[int], broken: bool = True) -> dict[str, tuple[list[str], dict[str, str]]]:
     """Run name -> (overrides, environment) for the study's noise-only runs and (``broken``)
     its broken one."""
-    key = train_key(study)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    key = study_entry(params, study.split("/")[0])[1]["train"]  # a grid cell: its grid's
     runs = {f"seed-{s}": ([f"{key}.seed={s}"], {}) for s in seeds}
     runs[NATIVE] = ([], {"PIPELINE_CPU_KERNELS": "native"})
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
     if broken and "epochs" in (lookup(params, key) or {}):  # a closed-form baseline has no epochs to break
         runs[BROKEN] = ([f"{key}.epochs=1"], {})
     return runs

@@ -31,7 +31,9 @@ import numpy as np
 import yaml
 from dvc.utils.hydra import apply_overrides
 
-from pipeline.cpu import MODE_VARIABLE, OPENBLAS, PINNED
+from kernels import native_environment
+
+from pipeline.cpu import MODE_VARIABLE
 from pipeline.params import dataset_entry, lookup, study_entry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,8 +72,7 @@ def run_variant(study: str, overrides: list[str], environ: dict[str, str] | None
         (work / "data").mkdir()
         env = {**os.environ, "PYTHONWARNINGS": "ignore", **(environ or {})}
         if env.get(MODE_VARIABLE) == "native":  # this process pinned its own environment: unpin
-            for name in [*PINNED, OPENBLAS[0]]:  # (OpenBLAS's too: this machine kind leaves it unset)
-                env.pop(name, None)
+            env = native_environment(env)
         if "generate" in dataset_entry(base, dataset):  # one seeded stage writes everything
             run(["generate", dataset], work, env)
         else:

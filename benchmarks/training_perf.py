@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kernels import native_environment
+
 STUDIES = ("hls_ae", "icbhi_cnn", "icbhi_crnn", "sines_ae", "mnist_ae")
 
 # run in a fresh process (so the kernel pin, or its absence, applies before torch loads):
@@ -142,10 +144,8 @@ def training() -> dict:
     for study in STUDIES:
         figures = {}
         for mode in ("pinned", "native"):
-            env = {**os.environ, "PIPELINE_CPU_KERNELS": mode}
-            env = {k: v for k, v in env.items() if not (mode == "native" and k in (
-                "ATEN_CPU_CAPABILITY", "DNNL_MAX_CPU_ISA", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS",
-                "NPY_DISABLE_CPU_FEATURES"))}
+            env = (native_environment(os.environ) if mode == "native"
+                   else {**os.environ, "PIPELINE_CPU_KERNELS": mode})
             figures[mode] = json.loads(sh([sys.executable, "-c", EPOCH_PROBE, study], env=env).stdout)
         out[study] = {**figures["pinned"], "native_epoch_s": figures["native"]["epoch_s"],
                       "native_capability": figures["native"]["capability"],
