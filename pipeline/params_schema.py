@@ -230,6 +230,8 @@ class MFCCFeatures(Section):
     hop_length: PositiveInt
     n_mels: PositiveInt
     pooling: Literal["mean_std", "flatten"] = "mean_std"
+    # recording: each coefficient's mean over the recording is subtracted from its windows
+    normalise: Literal["none", "recording"] = "none"
 
     @model_validator(mode="after")
     def _consistent(self) -> MFCCFeatures:

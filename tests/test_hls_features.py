@@ -63,3 +63,33 @@ def test_feature_blocks_hold_the_recordings_windows(tmp_path, window_s, hop_s):
     full, rest = divmod(len(reference), 4)
     assert [len(p) for p in parts] == [4] * full + [rest] * (rest > 0)
     np.testing.assert_allclose(np.concatenate(parts), reference, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("pooling", ["flatten", "mean_std"])
+def test_recording_normalisation_removes_each_coefficients_mean(hls_copy, tmp_path, pooling):
+    """normalise: recording centres every coefficient over the recording (the window means
+    with mean_std pooling; their spreads stay), in the features table and in predict's
+    blocks alike."""
+    cfg = MFCCWindows(**{**CFG.__dict__, "pooling": pooling})
+    centred = MFCCWindows(**{**cfg.__dict__, "normalise": "recording"})
+    records = download("hls-cmds", tmp_path / "raw", tmp_path / "r.parquet", hls_copy)
+    raw, table = (mfcc_window_table(records, tmp_path / "raw", c).filter(regex=r"^f\d+$").to_numpy()
+                  for c in (cfg, centred))
+    first = slice(0, 7)  # the first record's windows
+    if pooling == "flatten":
+        coeffs = table[first].reshape(7, 13, -1)
+        np.testing.assert_allclose(coeffs.mean(axis=(0, 2)), 0, atol=1e-4)
+        shift = (raw[first] - table[first]).reshape(7, 13, -1)
+        np.testing.assert_allclose(shift, shift[:1, :, :1].repeat(7, 0).repeat(shift.shape[2], 2), atol=1e-4)
+    else:
+        np.testing.assert_allclose(table[first, :13].mean(axis=0), 0, atol=1e-4)
+        np.testing.assert_array_equal(table[:, 13:], raw[:, 13:])
+    path = tmp_path / "raw" / records["file"][0]
+    blocks = list(recording_feature_blocks(path, centred, windows_per_block=3))
+    assert [len(b) for b in blocks] == [3, 3, 1]
+    np.testing.assert_allclose(np.concatenate(blocks), table[first], rtol=1e-4, atol=1e-3)
+
+
+def test_an_unknown_normalisation_is_refused():
+    with pytest.raises(ValueError, match="normalise must be 'none' or 'recording'"):
+        MFCCWindows(**{**CFG.__dict__, "normalise": "file"})

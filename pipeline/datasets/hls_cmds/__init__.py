@@ -23,7 +23,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.datasets.base import Dataset, Source, extract_zip
 from pipeline.errors import PipelineError
-from pipeline.features.mfcc_windows import MFCCWindows, recording_windows, window_features
+from pipeline.features.mfcc_windows import MFCCWindows, normalised, recording_windows, window_features
 from pipeline.features.parallel import map_in_chunks
 from pipeline.splitting import (
     connected_groups, fold_partitions, grouped_folds, hold_out_groups, holdout_partitions,
@@ -207,8 +207,10 @@ def mfcc_window_table(records: pd.DataFrame, raw_dir: Path, cfg: MFCCWindows) ->
     features, counts = [], []
     with progress_bar(total=len(files), desc="mfcc", unit="file") as progress:
         for _, windows in map_in_chunks(functools.partial(recording_windows, cfg=cfg), files):
-            features.append(window_features(np.concatenate(windows), cfg))
-            counts.extend(len(w) for w in windows)
+            chunk = window_features(np.concatenate(windows), cfg)
+            sizes = [len(w) for w in windows]
+            features += [normalised(part, cfg) for part in np.split(chunk, np.cumsum(sizes)[:-1])]
+            counts.extend(sizes)
             progress.update(len(windows))
     x = np.concatenate(features) if features else np.empty((0, 0), np.float32)
     counts = np.asarray(counts, dtype=np.int64)
