@@ -14,7 +14,8 @@ change, ``PIPELINE_CPU_KERNELS=native``, seed as committed). One deliberately br
 `run` keeps each run's per-unit scores and headline figures under benchmarks/noise_runs/
 (git-ignored; a finished run is not repeated). `summarize` writes:
 - reports/seed_noise.json: per study, the sample sd over its noise-only runs of each
-  figure `compare` computes and of each headline figure (the band);
+  figure `compare` computes and of each headline figure (the band), and the settings the
+  runs were made with (params.yaml when summarized: run and summarize on one commit);
 - benchmarks/results.json `compare`: the false-verdict rate over every pair of noise-only
   runs of a study, with the band from all runs (in sample) and from the runs outside the
   pair (out of sample), and the verdicts on the broken run.
@@ -37,7 +38,7 @@ from sweep import ROOT, run_variant
 from pipeline import check_repro, compare
 from pipeline.cpu import fingerprint
 from pipeline.params import load_params, lookup, study_entry
-from pipeline.training_noise import NOISE_FILE, TrainingNoise
+from pipeline.training_noise import NOISE_FILE, TrainingNoise, study_settings
 
 # the measured studies, cheapest first: a stopped run keeps the ones it finished (the
 # semi-supervised grid's cells, icbhi_semi/<method>/<fraction>, are named one by one)
@@ -131,7 +132,8 @@ def false_verdicts(study: str, runs: dict, cfg: dict) -> dict:
 
 
 def summarize(studies: list[str]) -> None:
-    cfg = compare.config(load_params(ROOT / "params.yaml"))
+    params = load_params(ROOT / "params.yaml")
+    cfg = compare.config(params)
     noise_file, results_file = ROOT / NOISE_FILE, ROOT / "benchmarks" / "results.json"
     bands, rates, broken, native = {}, {}, {}, {}
     for study in studies:
@@ -140,7 +142,8 @@ def summarize(studies: list[str]) -> None:
         if len(noise_only) < 3:
             print(f"{study}: {len(noise_only)} noise-only run(s), fewer than 3: skipped")
             continue
-        bands[study] = band(noise_only)
+        # the settings the runs were made with: run and summarize on one commit's params
+        bands[study] = {**band(noise_only), "settings": study_settings(params, study)}
         line = "  ".join(f"{m} {bands[study]['mean'][m]:.4f} +- {bands[study]['sd'][m]:.4f}"
                          for m in ("auroc", "sensitivity", "specificity") if m in bands[study]["sd"])
         print(f"{study:<14} {line}", flush=True)

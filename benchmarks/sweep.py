@@ -71,7 +71,8 @@ def run_variant(study: str, overrides: list[str], environ: dict[str, str] | None
         dataset = study_entry(base, study.split("/")[0])[1]["dataset"]
         (work / "data").mkdir()
         env = {**os.environ, "PYTHONWARNINGS": "ignore", **(environ or {})}
-        if env.get(MODE_VARIABLE) == "native":  # this process pinned its own environment: unpin
+        native = env.get(MODE_VARIABLE) == "native"
+        if native:  # this process pinned its own environment: unpin
             env = native_environment(env)
         if "generate" in dataset_entry(base, dataset):  # one seeded stage writes everything
             run(["generate", dataset], work, env)
@@ -79,7 +80,8 @@ def run_variant(study: str, overrides: list[str], environ: dict[str, str] | None
             features_key = dataset_entry(base, dataset)["features"]
             for folder in ("raw", "records"):
                 (work / "data" / folder).symlink_to(ROOT / "data" / folder)
-            if lookup(params, features_key) != lookup(base, features_key):
+            # other kernels make other features too, as a rebuild on another CPU would
+            if native or lookup(params, features_key) != lookup(base, features_key):
                 run(["features", dataset], work, env)
             else:
                 (work / "data" / "features").symlink_to(ROOT / "data" / "features")

@@ -38,7 +38,7 @@ import typer
 import yaml
 
 from pipeline import paths
-from pipeline.compare import read_noise
+from pipeline.compare import moved_since_band, read_noise, read_params
 from pipeline.training_noise import NOISE_FILE, TrainingNoise
 from pipeline.cpu import fingerprint
 from pipeline.errors import PipelineError
@@ -305,6 +305,13 @@ def command(
     bytes_ = bytes_mode(bytes_, root, rev)
     exact = bytes_ == "fail"
     noise = None if exact else (read_noise(rev) or {})  # read first: a bad file stops before the rebuild
+    committed = {rev: read_params(rev)}
+    for study, band in (noise or {}).items():
+        moved = moved_since_band(band, study, committed)
+        if moved:  # the band no longer describes what is committed: its verdicts are estimates
+            typer.echo(f"check-repro: the band of {study} was measured under other settings "
+                       f"({'; '.join(moved)}): `python benchmarks/seed_noise.py run {study}` "
+                       "measures it again", err=True)
     if run:
         typer.echo("check-repro: dvc repro", err=True)
         if subprocess.run(["dvc", "repro"], cwd=root).returncode != 0:

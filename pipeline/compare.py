@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
+import yaml
 from scipy.stats import norm, rankdata
 
 from pipeline import plots
@@ -44,8 +45,9 @@ from pipeline.bootstrap import percentile_interval, resample_weights, resampled_
 from pipeline.errors import PipelineError
 from pipeline.html_page import escape, grid, img, page, write_text
 from pipeline.metrics import roc_table
-from pipeline.params import load_params, lookup
-from pipeline.training_noise import NOISE_FILE, TrainingNoise, parse_noise, with_training_noise
+from pipeline.params import PARAMS_FILE, load_params, lookup
+from pipeline.training_noise import (NOISE_FILE, TrainingNoise, parse_noise, study_settings,
+                                     with_training_noise)
 from pipeline.unit_scores import SCORE_COLUMNS, scores_path
 
 WORKSPACE = "workspace"
@@ -107,13 +109,40 @@ def noise_source(rev_a: str, rev_b: str) -> tuple[str, dict[str, TrainingNoise]]
     return f"no {NOISE_FILE.as_posix()} at {rev_a} or {rev_b}", {}
 
 
-def noise_note(noise: TrainingNoise | None, source: str, metrics: tuple[Metric, ...]) -> str:
+def read_params(rev: str) -> dict | None:
+    """``params.yaml`` at ``rev`` as written (None: none there, or not YAML)."""
+    text = _read_text(rev, PARAMS_FILE)
+    try:
+        return None if text is None else yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+
+
+def moved_since_band(band: TrainingNoise | None, study: str, params: dict[str, dict | None]) -> list[str]:
+    """The study's settings that differ, side by side (``params``: side -> its params), from
+    those the band's runs were made with: ``B: model.latent: 32 -> 16``."""
+    moved = []
+    for side, found in params.items():
+        if band is None or not isinstance(found, dict):
+            continue
+        try:
+            now = study_settings(found, study)
+        except (PipelineError, KeyError, TypeError):  # not in that side's index: nothing to hold
+            continue
+        moved += [f"{side}: {change}" for change in band.moved(now)]
+    return moved
+
+
+def noise_note(noise: TrainingNoise | None, source: str, metrics: tuple[Metric, ...],
+               moved: list[str] | tuple[str, ...] = ()) -> str:
     if noise is None:
         return f"training noise not measured for this study ({source}): test sampling alone"
     missing = [m.name for m in metrics if m.name not in noise.sd]
     return (f"training noise: each run's sd over {noise.runs} noise-only runs ({source}), counted "
             "for both runs" + (f"; none measured for {', '.join(missing)}: test sampling alone"
-                               if missing else ""))
+                               if missing else "")
+            + (f"; the band's runs had other settings ({'; '.join(moved)}): an estimate, "
+               "`python benchmarks/seed_noise.py` measures these" if moved else ""))
 
 
 # ---------------------------------------------------------------- metrics under weights
@@ -222,10 +251,12 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict,
-                  noise: TrainingNoise | None = None, source: str = NOISE_FILE.as_posix()) -> dict:
+                  noise: TrainingNoise | None = None, source: str = NOISE_FILE.as_posix(),
+                  moved: list[str] | tuple[str, ...] = ()) -> dict:
     """Rows (metric, a, b, change, low, high, verdict, noise_sd) and how they were obtained;
     ``noise``: the training noise of the change (``TrainingNoise``, both sides' summed),
-    None where it was not measured; ``source``: where it was read, for the note."""
+    None where it was not measured; ``source``: where it was read, for the note; ``moved``:
+    the settings that differ from the band's runs' (``moved_since_band``)."""
     metrics = metrics_for(b)
     aligned = _paired(a, b) if metrics_for(a) == metrics else None
     if aligned is None:
@@ -235,7 +266,8 @@ def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict,
     else:
         n_groups = b["group"].fillna(b["unit"]).nunique()
         note = (f"paired bootstrap over {len(b)} shared units in {n_groups} groups, "
-                f"{cfg['bootstrap']} resamples, seed {cfg['seed']}; {noise_note(noise, source, metrics)}")
+                f"{cfg['bootstrap']} resamples, seed {cfg['seed']}; "
+                f"{noise_note(noise, source, metrics, moved)}")
         deltas = paired_bootstrap(aligned, b, metrics, cfg["bootstrap"], cfg["seed"])
         if noise is not None:  # each metric's noise drawn apart, seeded by study and metric
             deltas = {name: with_training_noise(
@@ -256,7 +288,8 @@ def compare_study(study: str, a: pd.DataFrame, b: pd.DataFrame, cfg: dict,
         rows.append(row)
     return {"study": study, "paired": aligned is not None, "note": note, "rows": rows,
             "level": cfg["level"],
-            "noise": None if noise is None else {"sd": noise.sd, "runs": noise.runs, "source": source}}
+            "noise": None if noise is None else {"sd": noise.sd, "runs": noise.runs, "source": source,
+                                                 "moved_settings": list(moved)}}
 
 
 def compare_studies(first: str, second: str, rev: str, cfg: dict) -> list[dict]:
@@ -275,6 +308,7 @@ def compare(rev_a: str, rev_b: str, studies: list[str], cfg: dict) -> list[dict]
     """One comparison per study that has scores on both sides (a note for the others); the
     training noise is B's band (A's where B has none), counted for both runs."""
     source, noise = noise_source(rev_a, rev_b)
+    params = {"A": read_params(rev_a), "B": read_params(rev_b)}
     out = []
     for study in studies:
         a, b = read_scores(rev_a, study), read_scores(rev_b, study)
@@ -283,8 +317,10 @@ def compare(rev_a: str, rev_b: str, studies: list[str], cfg: dict) -> list[dict]
             out.append({"study": study, "paired": False, "rows": [],
                         "note": f"no {scores_path(study)} in {missing}"})
         else:
-            both = noise[study] + noise[study] if study in noise else None  # one run a side
-            out.append(compare_study(study, a, b, cfg, both, source))
+            band = noise.get(study)
+            both = band + band if band is not None else None  # one run a side
+            out.append(compare_study(study, a, b, cfg, both, source,
+                                     moved_since_band(band, study, params)))
     return out
 
 

@@ -3,18 +3,24 @@ kernels, do. ``reports/seed_noise.json`` (written by ``benchmarks/seed_noise.py`
 per study, each figure's sample sd over k noise-only rebuilds; ``pipeline compare`` joins
 it to its bootstrap, ``pipeline check-repro`` judges a rebuild on other kernels by it, and
 the report shows it beside each headline figure.
+
+A band holds for the settings its runs were made with (``settings``: every key the study's
+figures rest on). Where a study's settings have moved since (a changed default, an
+experiment), the band is an estimate, and compare and check-repro say which keys moved.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.params import dataset_entry, lookup, study_entry
 
 NOISE_FILE = Path("reports/seed_noise.json")
 
@@ -24,13 +30,26 @@ class TrainingNoise:
     """The sample sd of each figure over ``runs`` noise-only trainings (seeds, CPU kernels)."""
     sd: dict[str, float]
     runs: int
+    settings: dict[str, Any] | None = field(default=None, compare=False)  # None: not recorded
 
     def __add__(self, other: TrainingNoise) -> TrainingNoise:
         """The noise of a difference between one run of each: the variances add; the
-        degrees of freedom are the smaller side's."""
+        degrees of freedom are the smaller side's (the settings: both sides', where equal)."""
         shared = self.sd.keys() & other.sd.keys()
         return TrainingNoise({m: math.hypot(self.sd[m], other.sd[m]) for m in shared},
-                             min(self.runs, other.runs))
+                             min(self.runs, other.runs),
+                             self.settings if self.settings == other.settings else None)
+
+    def moved(self, now: dict[str, Any]) -> list[str]:
+        """Each setting that differs between the band's runs and ``now``, as
+        ``key: band -> now`` (nothing where the band recorded none)."""
+        if self.settings is None:
+            return []
+        def shown(found: dict[str, Any], key: str) -> str:
+            return json.dumps(found[key]) if key in found else "(unset)"
+        return [f"{key}: {shown(self.settings, key)} -> {shown(now, key)}"
+                for key in sorted(self.settings.keys() | now.keys())
+                if self.settings.get(key, MISSING) != now.get(key, MISSING)]
 
     def band(self, figure: str, level: float = 0.95) -> float | None:
         """How far a second run's ``figure`` may sit from a first's by this noise alone:
@@ -42,6 +61,30 @@ class TrainingNoise:
         if sd is None or self.runs < 2:
             return None
         return float(student_t.ppf((1 + level) / 2, self.runs - 1) * sd * math.sqrt(2))
+
+
+MISSING = object()
+
+
+def _leaves(node: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(node, dict):
+        return {key: value for name, child in node.items()
+                for key, value in _leaves(child, f"{prefix}.{name}").items()}
+    return {prefix: node}
+
+
+def study_settings(params: dict[str, Any], study: str) -> dict[str, Any]:
+    """What a study's figures rest on, as dotted key -> value: every section its index entry
+    names (model, train, calibrate, evaluate) and its dataset's entry names (features,
+    split, generate), and its objective. A grid cell (icbhi_semi/vat/0.25) rests on its
+    grid's."""
+    _, entry = study_entry(params, study.split("/")[0])
+    pointers = {**dataset_entry(params, entry["dataset"]), **entry}
+    found = {f"{study.split('/')[0]}.objective": entry["objective"]}
+    for key in sorted({key for role, key in pointers.items()
+                       if role not in ("dataset", "objective", "split_reads")}):
+        found.update(_leaves(lookup(params, key), key))
+    return found
 
 
 def _sd(value: object) -> bool:
@@ -62,6 +105,8 @@ def _problem(data: object) -> str | None:
             return f"studies.{name}.runs: a whole number >= 2 expected, got {runs!r}"
         if not isinstance(sd, dict):
             return f"studies.{name}.sd: a mapping of figure -> sd expected, got {sd!r}"
+        if not isinstance(entry.get("settings", {}), dict):
+            return f"studies.{name}.settings: a mapping of key -> value expected, got {entry['settings']!r}"
         for figure, value in sd.items():
             if not _sd(value):
                 return f"studies.{name}.sd.{figure}: a finite number >= 0 expected, got {value!r}"
@@ -80,7 +125,8 @@ def parse_noise(text: str, where: str) -> dict[str, TrainingNoise]:
     if problem is not None:
         raise PipelineError(f"{problem} (the file at {where}; `python benchmarks/seed_noise.py "
                             "summarize` writes it)", NOISE_FILE)
-    return {name: TrainingNoise({m: float(v) for m, v in entry["sd"].items()}, entry["runs"])
+    return {name: TrainingNoise({m: float(v) for m, v in entry["sd"].items()}, entry["runs"],
+                                entry.get("settings"))
             for name, entry in data["studies"].items()}
 
 

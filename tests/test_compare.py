@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from pipeline import compare
-from pipeline.training_noise import TrainingNoise
+from pipeline.training_noise import TrainingNoise, study_settings
 from pipeline.unit_scores import write_unit_scores
 from pipeline.cli import app
 from tests.project_params import project_params
@@ -351,3 +351,22 @@ def test_between_refuses_two_revisions_and_a_page(repo):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 1 and "--between" in result.output and "Traceback" not in result.output
     assert not (repo / "x.html").exists()
+
+
+def test_a_band_measured_under_other_settings_says_which_moved(repo):
+    """B's band was measured before B's params changed: the verdict still counts it, and
+    the note names each moved key, side by side."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    settings = study_settings(params, "sines_ae")
+    _commit_noise(repo, {"sines_ae": {"runs": 5, "sd": {"auroc": 0.01}, "settings": settings}})
+    found = json.loads(CliRunner().invoke(app, ["compare", "main", "workspace", "--json"]).output)
+    sines = next(s for s in found["studies"] if s["study"] == "sines_ae")
+    assert sines["noise"]["moved_settings"] == [] and "other settings" not in sines["note"]
+    params["sines"]["generate"]["seed"] = settings["sines.generate.seed"] + 1
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    found = json.loads(CliRunner().invoke(app, ["compare", "main", "workspace", "--json"]).output)
+    sines = next(s for s in found["studies"] if s["study"] == "sines_ae")
+    seed = settings["sines.generate.seed"]
+    assert sines["noise"]["moved_settings"] == [f"B: sines.generate.seed: {seed} -> {seed + 1}"]
+    moved = f"B: sines.generate.seed: {seed} -> {seed + 1}"
+    assert f"the band's runs had other settings ({moved})" in sines["note"]

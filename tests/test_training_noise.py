@@ -4,8 +4,10 @@ import json
 
 import pytest
 
+from pipeline.errors import PipelineError
 from pipeline.stages import report
-from pipeline.training_noise import TrainingNoise, read_noise_file
+from pipeline.training_noise import TrainingNoise, read_noise_file, study_settings
+from tests.project_params import project_params
 
 
 def test_the_seed_sd_cell_names_the_runs_or_says_unmeasured():
@@ -31,3 +33,38 @@ def test_a_band_is_two_runs_of_noise_at_students_t():
     assert noise.band("auroc") == pytest.approx(2.7764 * 0.01 * 2 ** 0.5, rel=1e-4)
     assert noise.band("n") == 0.0 and noise.band("mse") is None
     assert TrainingNoise({"auroc": 0.01}, runs=1).band("auroc") is None
+
+
+def test_a_studys_settings_are_every_key_its_figures_rest_on():
+    params = project_params({})
+    hls = study_settings(params, "hls_ae")
+    assert hls["features.normalise"] == params["features"]["normalise"]
+    assert hls["model.latent"] == params["model"]["latent"] and hls["split.seed"] == params["split"]["seed"]
+    assert hls["hls_ae.objective"] == "reconstruction" and "icbhi.cnn.model.name" not in hls
+    cell = study_settings(params, "icbhi_semi/vat/0.25")  # a grid cell: its grid's
+    assert any(k.startswith("icbhi.semi.settings.vat.") for k in cell)
+    assert any(k.startswith("icbhi.features.") for k in cell)
+
+
+def test_a_band_says_which_settings_moved_since_its_runs():
+    params = project_params({})
+    band = TrainingNoise({"auroc": 0.01}, 5, study_settings(params, "hls_ae"))
+    assert band.moved(study_settings(params, "hls_ae")) == []
+    moved = study_settings(project_params({"model": {"latent": 16}}), "hls_ae")
+    moved.pop("features.normalise")
+    assert band.moved(moved) == ['features.normalise: "recording" -> (unset)', "model.latent: 32 -> 16"]
+    assert TrainingNoise({"auroc": 0.01}, 5).moved(moved) == []  # no settings recorded: nothing to say
+    assert (band + band).settings == band.settings
+    assert (band + TrainingNoise({"auroc": 0.01}, 5, {"x": 1})).settings is None
+
+
+def test_the_settings_of_a_band_are_read_with_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports").mkdir()
+    path = tmp_path / "reports" / "seed_noise.json"
+    band = {"runs": 5, "sd": {}, "settings": {"model.latent": 32}}
+    path.write_text(json.dumps({"studies": {"hls_ae": band}}))
+    assert read_noise_file()["hls_ae"].settings == {"model.latent": 32}
+    path.write_text(json.dumps({"studies": {"hls_ae": {"runs": 5, "sd": {}, "settings": [32]}}}))
+    with pytest.raises(PipelineError, match="studies.hls_ae.settings: a mapping of key -> value expected"):
+        read_noise_file()
