@@ -305,7 +305,7 @@ def command(
     bytes_ = bytes_mode(bytes_, root, rev)
     exact = bytes_ == "fail"
     noise = None if exact else (read_noise(rev) or {})  # read first: a bad file stops before the rebuild
-    committed = {rev: read_params(rev)}
+    committed = {rev: read_params(rev)} if noise else {}
     for study, band in (noise or {}).items():
         moved = moved_since_band(band, study, committed)
         if moved:  # the band no longer describes what is committed: its verdicts are estimates

@@ -121,9 +121,11 @@ def read_params(rev: str) -> dict | None:
 def moved_since_band(band: TrainingNoise | None, study: str, params: dict[str, dict | None]) -> list[str]:
     """The study's settings that differ, side by side (``params``: side -> its params), from
     those the band's runs were made with: ``B: model.latent: 32 -> 16``."""
+    if band is None:
+        return []
     moved = []
     for side, found in params.items():
-        if band is None or not isinstance(found, dict):
+        if not isinstance(found, dict):
             continue
         try:
             now = study_settings(found, study)
