@@ -16,11 +16,12 @@ from pipeline.cli import app
 from pipeline.datasets.hls_cmds import SUBSETS
 from pipeline.datasets.sines import ANOMALIES
 from pipeline.errors import PipelineError
+from pipeline.features.mfcc_windows import NORMALISATIONS
 from pipeline.models import MODULES
 from pipeline.params import load_params
 from pipeline.params_schema import (
-    MODEL_SCHEMAS, Aggregate, AnomalyType, ClassifierCalibrate, HLSSplit, ICBHISplit, ScalerKind,
-    SemiMethod, ThresholdCalibrate, _tag,
+    MODEL_SCHEMAS, Aggregate, AnomalyType, ClassifierCalibrate, HLSSplit, ICBHISplit, MFCCFeatures,
+    ScalerKind, SemiMethod, ThresholdCalibrate, _tag,
 )
 from pipeline.scalers import Scaler
 from pipeline.metrics import AGGREGATES
@@ -51,6 +52,7 @@ def test_schema_choices_match_the_code():
     assert set(get_args(Aggregate)) == set(AGGREGATES)
     assert set(get_args(AnomalyType)) == set(ANOMALIES)
     assert set(get_args(HLSSplit.model_fields["subset"].annotation)) == set(SUBSETS)
+    assert set(get_args(MFCCFeatures.model_fields["normalise"].annotation)) == set(NORMALISATIONS)
     assert set(get_args(ICBHISplit.model_fields["scheme"].annotation)) == set(ICBHI_SCHEMES)
     assert set(get_args(SemiMethod)) == set(SEMI_METHODS)
     calibrations = {m for section in (ThresholdCalibrate, ClassifierCalibrate)

@@ -26,6 +26,7 @@ from pipeline.features.spectral import Backend, MelSettings, mfcc
 
 # Windows featurised at once by predict (about 3 MB of 4 kHz audio for 3 s windows)
 WINDOWS_PER_BLOCK = 64
+NORMALISATIONS = ("none", "recording")  # features.normalise (the schema checks it agrees)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class MFCCWindows:
             raise ValueError(f"window_s and hop_s must be positive: {self}")
         if self.pooling not in ("mean_std", "flatten"):
             raise ValueError(f"pooling must be 'mean_std' or 'flatten', got {self.pooling!r}")
-        if self.normalise not in ("none", "recording"):
+        if self.normalise not in NORMALISATIONS:
             raise ValueError(f"normalise must be 'none' or 'recording', got {self.normalise!r}")
 
     @property
