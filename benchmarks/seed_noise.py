@@ -55,7 +55,10 @@ def runs_of(study: str, seeds: list[int], broken: bool = True) -> dict[str, tupl
     its broken one."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     key = study_entry(params, study.split("/")[0])[1]["train"]  # a grid cell: its grid's
-    runs = {f"seed-{s}": ([f"{key}.seed={s}"], {}) for s in seeds}
+    # a study of n seeds: each run trains n others, no seed shared between runs
+    n = len(lookup(params, f"{key}.seeds"))
+    runs = {f"seed-{s}": ([f"{key}.seeds=[{','.join(str(s + 1000 * i) for i in range(n))}]"], {})
+            for s in seeds}
     runs[NATIVE] = ([], {"PIPELINE_CPU_KERNELS": "native"})
     if broken and "epochs" in (lookup(params, key) or {}):  # a closed-form baseline has no epochs to break
         runs[BROKEN] = ([f"{key}.epochs=1"], {})

@@ -30,7 +30,8 @@ from pipeline import plots
 from pipeline.unit_scores import write_unit_scores
 from pipeline.splitting import stratified_holdout
 from pipeline.scalers import Scaler
-from pipeline.training import load_checkpoint, resolve_device
+from pipeline.models.ensemble import SeedEnsemble
+from pipeline.training import load_checkpoint, predict_scores, resolve_device
 
 if TYPE_CHECKING:
     from pipeline.studies import Samples, Study
@@ -147,38 +148,45 @@ def mnist_ae(study: Study, params: dict, figure_dir: Path) -> dict:
 
 
 def test_examples(study: Study, params: dict, column: str, order: Callable[[np.ndarray], list]
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """The first test sample of each value of ``meta[column]``, values in ``order(values)``
-    (those that occur): the values, scaled inputs, reconstructions and mean squared errors."""
+    (those that occur): the values, scaled inputs, reconstructions and scores (mean squared
+    errors; a seed ensemble's: its first member's reconstructions, and its own scores) and
+    a line saying so for the figure's title ("" for one model)."""
     model, scaler, device = _trained(study, params)
     test = study.samples(["test"], params)["test"]
     values = test.meta[column].to_numpy()
     shown = np.array([int(np.argmax(values == v)) for v in order(values) if np.any(values == v)],
                      dtype=int)
     x = scaler.transform(test.x[shown])
-    return (values[shown], x, *reconstruction_errors(model, x, device))
+    if not isinstance(model, SeedEnsemble):
+        return (values[shown], x, *reconstruction_errors(model, x, device), "")
+    reconstruction, _ = reconstruction_errors(model.members[0], x, device)
+    return (values[shown], x, reconstruction, predict_scores(model, study.make_objective(), x, device),
+            f"\nreconstructions: seed {model.seeds[0]}'s; scores: the ensemble of seeds "
+            f"{', '.join(map(str, model.seeds))} (errors over each member's median normal one)")
 
 
 def mnist_novelty(study: Study, params: dict, figure_dir: Path) -> dict:
-    digits, x, reconstruction, errors = test_examples(
+    digits, x, reconstruction, errors, scored_by = test_examples(
         study, params, "digit", lambda digits: sorted(set(digits))
     )
     unseen = study.params(params, "train")["unseen_digit"]
     captions = [f"{d}{' unseen' if d == unseen else ''}\n{e:.3g}"
                 for d, e in zip(digits, errors, strict=True)]
     plots.image_grid(x[:, 0], reconstruction[:, 0], captions, figure_dir / "examples.png",
-                     f"{study.name}: one test image per digit over its reconstruction (MSE)")
+                     f"{study.name}: one test image per digit over its reconstruction (MSE){scored_by}")
     return {}
 
 
 def series(study: Study, params: dict, figure_dir: Path) -> dict:
     """Generated series with an ``anomaly_type`` column: the first normal test series and
     one of each anomaly type, over their reconstructions, against the threshold."""
-    kinds, x, reconstruction, errors = test_examples(
+    kinds, x, reconstruction, errors, scored_by = test_examples(
         study, params, "anomaly_type", lambda kinds: ["none", *sorted(set(kinds) - {"none"})]
     )
     threshold = read_calibration(study.model_dir / "threshold.json")["threshold"]
     names = ["normal" if k == "none" else k for k in kinds]
     plots.series_examples(x[:, 0], reconstruction[:, 0], names, errors, threshold,
-                          figure_dir / "examples.png", f"{study.name}: test examples")
+                          figure_dir / "examples.png", f"{study.name}: test examples{scored_by}")
     return {}

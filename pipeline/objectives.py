@@ -31,6 +31,13 @@ RANKING = "ranking"
 PROB = "prob_"  # classifiers: prob_<k>, the probability of class k (class 0 is normal)
 
 
+def combine_members(scores: list[np.ndarray], scales: list[float]) -> np.ndarray:
+    """A seed ensemble's scores: the mean of its members' scores, each over its scale (one
+    formula for training's score tables and for scoring new inputs: the same bytes)."""
+    return np.mean([np.asarray(s) / np.float32(scale) for s, scale in zip(scores, scales, strict=True)],
+                   axis=0, dtype=np.float64).astype(np.float32)
+
+
 def ranking(frame: pd.DataFrame) -> np.ndarray:
     """What the threshold-free figures rank by: ``ranking`` where folds were pooled, else ``score``."""
     return frame[RANKING if RANKING in frame else SCORE].to_numpy(dtype=float)
@@ -66,6 +73,28 @@ class Objective:
     def score_table(self, scores: np.ndarray, meta: pd.DataFrame) -> pd.DataFrame:
         """Per-sample scores next to their metadata."""
         return meta.reset_index(drop=True).assign(**{SCORE: self.abnormality(scores)})
+
+    def raw_scores(self, table: pd.DataFrame) -> np.ndarray:
+        """What ``score_table`` made ``table``'s score columns from."""
+        return table[SCORE].to_numpy()
+
+    def member_scale(self, val: pd.DataFrame) -> float:
+        """What a seed member's scores are divided by before they are averaged: the median
+        score of its normal calibration samples (an error's size is the member's own)."""
+        from pipeline.calibration import calibration_scores
+
+        rows = calibration_scores(val)
+        normal = rows.loc[rows["label"] == 0, SCORE]
+        return max(float(np.median(normal if len(normal) else rows[SCORE])), TINY)
+
+    def ensemble_table(self, tables: list[pd.DataFrame], scales: list[float]) -> pd.DataFrame:
+        """The seed ensemble's score table from its members' tables of the same samples."""
+        first = tables[0]
+        for table in tables[1:]:
+            if not table["unit"].equals(first["unit"]):
+                raise ValueError("seed members scored different samples: their tables do not align")
+        meta = first.drop(columns=[c for c in first if c == SCORE or c.startswith(PROB)])
+        return self.score_table(combine_members([self.raw_scores(t) for t in tables], scales), meta)
 
     def decide(self, units: pd.DataFrame, calibration: dict) -> np.ndarray:
         """Predicted class ids: 1 (abnormal) where the score passes the threshold."""
@@ -197,14 +226,23 @@ class Classification(Objective):
     def abnormality(self, scores):
         return 1.0 - scores[:, 0]
 
+    def raw_scores(self, table):
+        return table[self._prob_columns(table)].to_numpy()
+
+    def member_scale(self, val):
+        return 1.0  # probabilities already share one scale
+
+    @staticmethod
+    def _prob_columns(table: pd.DataFrame) -> list[str]:
+        return sorted((c for c in table if c.startswith(PROB)), key=lambda c: int(c[len(PROB):]))
+
     def score_table(self, scores, meta):
         probs = {f"{PROB}{k}": scores[:, k] for k in range(scores.shape[1])}
         return meta.reset_index(drop=True).assign(**probs, **{SCORE: self.abnormality(scores)})
 
     def decide(self, units, calibration):
         if calibration.get("decision") == "argmax":
-            columns = sorted((c for c in units if c.startswith(PROB)), key=lambda c: int(c[len(PROB):]))
-            return units[columns].to_numpy().argmax(axis=1)
+            return units[self._prob_columns(units)].to_numpy().argmax(axis=1)
         return super().decide(units, calibration)
 
     def log_scale(self, scores):

@@ -52,7 +52,9 @@ class FitSettings(Section):
 
     device: str = "auto"
     scaler: ScalerKind = "none"
-    seed: Seed
+    # one member per seed, each trained alone; the study's model is their ensemble
+    # (pipeline/models/ensemble.py), and evaluate reports each figure's spread over them
+    seeds: Annotated[list[Seed], Field(min_length=1)]
     # calibration scores from this many inner models, each blind to one share of the
     # training side's groups (0: the validation scores of the model itself)
     cross_fit: Annotated[int, Field(ge=0)] = 0
@@ -62,6 +64,13 @@ class FitSettings(Section):
     def _two_folds_or_none(cls, value: int) -> int:
         if value == 1:
             raise ValueError("must be 0 (off) or at least 2 inner folds")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("must be distinct: two members with one seed are one model twice")
         return value
 
     @field_validator("device")

@@ -59,6 +59,11 @@ def download_report(dataset: str) -> Path:
     return DOWNLOAD_REPORTS / f"{dataset}.json"
 
 
+def member_scores(study: str, seed: int, split: str) -> Path:
+    """One seed member's scores of ``split``, beside the study's (its ensemble's)."""
+    return SCORES / study / "seeds" / str(seed) / f"{split}.parquet"
+
+
 def headline_metrics(study: str) -> Path:
     return METRICS / f"{study}.json"
 

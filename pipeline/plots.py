@@ -90,10 +90,14 @@ def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, classes: tuple[s
 
 
 def training_curves(history: pd.DataFrame, path: Path, title: str) -> None:
+    """Every curve of ``history`` by epoch; one set per seed where it has a ``seed`` column."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    for column in [c for c in history.columns if c != "epoch"]:
-        ax.plot(history["epoch"], history[column], marker="o" if len(history) <= 20 else None,
-                markersize=3, label=column.replace("_", " "))
+    runs = history.groupby("seed", sort=False) if "seed" in history else [(None, history)]
+    for seed, run in runs:
+        for column in [c for c in run.columns if c not in ("epoch", "seed")]:
+            label = column.replace("_", " ") + ("" if seed is None else f", seed {seed}")
+            ax.plot(run["epoch"], run[column], marker="o" if len(run) <= 20 else None,
+                    markersize=3, label=label)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set(xlabel="epoch", ylabel="loss", title=title)
     ax.legend()

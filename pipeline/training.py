@@ -26,6 +26,8 @@ from tqdm import tqdm
 
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_path
+from pipeline.models.ensemble import SeedEnsemble
+from pipeline.objectives import combine_members
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +56,15 @@ class TrainConfig:
                 raise PipelineError(f"train.{key} must be one of {allowed}, got {value!r}")
 
     @classmethod
+    def per_seed(cls, section: dict[str, Any]) -> list[TrainConfig]:
+        """One config per seed of the section's ``seeds``: a study's members."""
+        known = {k: section[k] for k in cls.__dataclass_fields__ if k in section and k != "seed"}
+        return [cls(seed=seed, **known) for seed in section["seeds"]]
+
+    @classmethod
     def from_params(cls, section: dict[str, Any]) -> TrainConfig:
-        known = {k: section[k] for k in cls.__dataclass_fields__ if k in section}
-        return cls(**known)
+        """The first member's config (what the members share: device, schedule, ...)."""
+        return cls.per_seed(section)[0]
 
 
 # CPU kernels split reductions by thread, so the thread count is part of the result: one
@@ -109,7 +117,11 @@ def predict_batch_size(x: np.ndarray) -> int:
 @torch.no_grad()
 def predict_scores(model: nn.Module, objective, x: np.ndarray, device: torch.device,
                    batch_size: int | None = None) -> np.ndarray:
-    """Scores of every sample, in batches of ``batch_size`` (by default: a fixed memory budget)."""
+    """Scores of every sample, in batches of ``batch_size`` (by default: a fixed memory budget);
+    a seed ensemble's are its members' normalised scores, combined."""
+    if isinstance(model, SeedEnsemble):
+        return combine_members([predict_scores(member, objective, x, device, batch_size)
+                                for member in model.members], model.scales)
     model.eval()
     batch_size = batch_size or predict_batch_size(x)
     dummy = np.zeros(len(x), dtype=np.int64)

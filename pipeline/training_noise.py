@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,18 @@ class TrainingNoise:
         from scipy.stats import t as student_t
 
         sd = self.sd.get(figure)
+        if sd is None and (spread := SEED_SPREAD.fullmatch(figure)):
+            sd = self.sd.get(SHORT_NAMES.get(spread[1], spread[1]))
         if sd is None or self.runs < 2:
             return None
         return float(student_t.ppf((1 + level) / 2, self.runs - 1) * sd * math.sqrt(2))
 
 
 MISSING = object()
+# a seed spread's figures (evaluate's <figure>_seed_mean and _seed_sd, over a study's seed
+# members) move with the kernels by about as much as their figure does
+SEED_SPREAD = re.compile(r"(.+)_seed_(?:mean|sd)")
+SHORT_NAMES = {"sens": "sensitivity", "spec": "specificity"}
 
 
 def _leaves(node: Any, prefix: str) -> dict[str, Any]:

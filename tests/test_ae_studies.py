@@ -26,7 +26,7 @@ from tests.ae_fixture import make_mnist_copy
 from tests.project_params import merged, project_params
 
 TRAIN = {"device": "cpu", "scaler": "none", "train_images": 100, "val_images": None, "epochs": 2,
-         "batch_size": 32, "lr": 0.002, "patience": 2, "seed": 0}
+         "batch_size": 32, "lr": 0.002, "patience": 2, "seeds": [0]}
 CALIBRATE = {"method": "percentile", "percentile": 95, "k": 3, "aggregate": "mean"}
 PARAMS = {
     "mnist": {
@@ -37,7 +37,7 @@ PARAMS = {
         "evaluate": {"knn_k": 5, "knn_fit_codes": 50, "grid": 8, "seed": 0},
         "novelty": {
             "model": {"name": "mnist_conv_ae", "latent": 4},
-            "train": {**TRAIN, "train_images": None, "val_images": 20, "unseen_digit": 3},
+            "train": {**TRAIN, "train_images": None, "val_images": 20, "unseen_digit": 3, "seeds": [0]},
             "calibrate": CALIBRATE,
             "evaluate": {"bootstrap": 50, "seed": 0},
         },
@@ -48,7 +48,8 @@ PARAMS = {
                      "amplitude_range": [0.5, 1.5], "frequency_range": [2.0, 12.0],
                      "noise_std": 0.05, "length": 200, "seed": 0},
         "model": {"name": "conv1d_ae"},
-        "train": {**{k: v for k, v in TRAIN.items() if not k.endswith("_images")}, "batch_size": 8},
+        "train": {**{k: v for k, v in TRAIN.items() if not k.endswith("_images")}, "batch_size": 8,
+                  "seeds": [0]},
         "calibrate": CALIBRATE,
         "evaluate": {"bootstrap": 50, "seed": 0},
     },

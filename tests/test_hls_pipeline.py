@@ -25,7 +25,7 @@ PARAMS = {
               "fractions": [0.7, 0.15, 0.15], "seed": 0},
     "model": {"name": "mlp_ae", "hidden": 16, "latent": 4},
     "train": {"device": "cpu", "scaler": "minmax", "epochs": 20, "batch_size": 8, "lr": 0.01,
-              "patience": 5, "seed": 0, "cross_fit": 2},
+              "patience": 5, "seeds": [0], "cross_fit": 2},
     "calibrate": {"method": "percentile", "percentile": 95, "k": 3, "aggregate": "mean"},
     "evaluate": {"bootstrap": 200, "seed": 0},
 }

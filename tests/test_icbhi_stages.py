@@ -210,7 +210,7 @@ def _project(tmp_path: Path, task: str, scheme: str, model: str) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     train_cfg = {"device": "cpu", "scaler": "standard", "epochs": 2, "batch_size": 8,
-                 "lr": 0.001, "patience": 2, "seed": 0}
+                 "lr": 0.001, "patience": 2, "seeds": [0]}
     models = {"cnn": {"name": "simple_cnn", "hidden": 8},
               "crnn": {"name": "cnn_gru", "channels": [4, 8], "gru_hidden": 8}}
     params = project_params({
@@ -219,8 +219,8 @@ def _project(tmp_path: Path, task: str, scheme: str, model: str) -> Path:
             "features": {**FEATURES, "min_cycle_s": 0.0},
             "split": {"scheme": scheme, "folds": FOLDS[scheme], "val_fraction": 0.2,
                       "test_fraction": 0.3, "stratify": "label4", "seed": 1},
-            "cnn": {"model": models["cnn"], "train": {**train_cfg, "task": task}},
-            "crnn": {"model": models["crnn"], "train": {**train_cfg, "task": task}},
+            "cnn": {"model": models["cnn"], "train": {**train_cfg, "task": task, "seeds": [0]}},
+            "crnn": {"model": models["crnn"], "train": {**train_cfg, "task": task, "seeds": [0]}},
             "calibrate": {"method": "youden", "value": 0.5, "aggregate": "mean"},
             "evaluate": {"bootstrap": 20, "seed": 0},
         },

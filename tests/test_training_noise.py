@@ -35,6 +35,13 @@ def test_a_band_is_two_runs_of_noise_at_students_t():
     assert TrainingNoise({"auroc": 0.01}, runs=1).band("auroc") is None
 
 
+def test_a_seed_spread_is_judged_by_its_figures_band():
+    noise = TrainingNoise({"auroc": 0.01, "sensitivity": 0.02}, runs=5)
+    assert noise.band("auroc_seed_sd") == noise.band("auroc_seed_mean") == noise.band("auroc")
+    assert noise.band("sens_seed_sd") == noise.band("sensitivity")
+    assert noise.band("spec_seed_sd") is None  # specificity was not measured
+
+
 def test_a_studys_settings_are_every_key_its_figures_rest_on():
     params = project_params({})
     hls = study_settings(params, "hls_ae")

@@ -29,6 +29,7 @@ MODULES = {  # model name -> its module under pipeline/models/
     "isolation_forest": "baselines",
     "band_stats_linear": "baselines",
     "band_stats_boosting": "baselines",
+    "seed_ensemble": "ensemble",
 }
 MODELS: dict[str, type[nn.Module]] = {}  # filled as their modules are imported
 

@@ -22,6 +22,12 @@ ICBHI, per kind of sound for HLS-CMDS). ``reports/figures/<study>/``: PNG figure
 score histogram, confusion). A study's ``evaluation`` hook adds its own metrics and
 figures (``with_evaluation``); a study without a threshold (the index's ``unthresholded``
 group, e.g. mnist_ae) gets the hook's alone.
+
+A study of several seeds (``train.seeds``) is evaluated as its seed ensemble, the model
+that ``pipeline predict`` uses; each member is then evaluated alone the same way (its own
+thresholds, its own pooling), and ``seed_spread`` holds each headline figure's mean and
+standard deviation over the members (``auroc_seed_sd``, ...): how far one seed's figure
+moves with the seed.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,6 +53,7 @@ from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.objectives import Objective, ranking
 from pipeline.studies import Samples, Study, fold_numbers, get_study
+from pipeline.models.ensemble import SeedEnsemble
 from pipeline.training import TrainConfig, load_checkpoint, predict_scores, resolve_device
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,9 @@ _SHORT = {"auroc_ci_low": "auroc_lo", "auroc_ci_high": "auroc_hi", "sensitivity_
           "sensitivity_ci_high": "sens_hi", "specificity_ci_low": "spec_lo",
           "specificity_ci_high": "spec_hi", "specificity_target": "spec_target",
           "auroc_mean": "cv_auroc_mean", "auroc_std": "cv_auroc_std"}
+# the figures whose spread over seed members evaluate reports (those a study has), by short name
+SEED_FIGURES = {"auroc": "auroc", "sensitivity": "sens", "specificity": "spec",
+                "icbhi_score": "icbhi_score"}
 
 
 def headline(study: Study, metrics: dict) -> dict:
@@ -79,6 +90,13 @@ def headline(study: Study, metrics: dict) -> dict:
         if node is not None:
             name = key.rsplit(".", 1)[-1]
             out[_SHORT.get(name, name)] = node
+    spread = metrics.get("seed_spread", {})
+    if spread:
+        out["seeds"] = len(spread["seeds"])
+    for name, short in SEED_FIGURES.items():
+        for stat in ("mean", "sd"):
+            if f"{name}_seed_{stat}" in spread:
+                out[f"{short}_seed_{stat}"] = spread[f"{name}_seed_{stat}"]
     return {study.name: out}
 
 
@@ -86,11 +104,13 @@ def plural(noun: str) -> str:
     return noun if noun.endswith("s") else f"{noun}s"
 
 
-def score_test(study: Study, params: dict, objective: Objective
+def score_test(study: Study, params: dict, objective: Objective, seed: int | None = None
                ) -> tuple[pd.DataFrame, tuple[str, ...], dict]:
     """Per-sample test scores by ``objective`` next to their metadata, the class names and
-    the data counts."""
+    the data counts: the model's, or its seed member ``seed``'s."""
     model, checkpoint = load_checkpoint(study.model_dir / "model.pt", study.name)
+    if seed is not None and isinstance(model, SeedEnsemble):
+        model = model.members[model.seeds.index(seed)]
     data = study.samples(["train", "val", "test"], params)
     test = data["test"]
     trained_on = tuple(checkpoint.get("classes", test.classes))
@@ -143,36 +163,53 @@ class TestScores:
     folds: list[dict] = field(default_factory=list)  # cross-validation: each fold's own figures
 
 
-def calibrate_final(study: Study, params: dict) -> dict:
-    """The final model's calibration on its validation scores only, written to
-    ``models/<study>/threshold.json``."""
-    found = paths.SCORES / study.name / "val.parquet"
+def trained_scores(found: Path, study: Study) -> pd.DataFrame:
     if not found.is_file():
         raise PipelineError(f"{study.name} has not been trained (run `pipeline train {study.name}`, "
                             "or `dvc repro`)", found)
-    calibration = calibrate(pd.read_parquet(found), study.params(params, "calibrate"))
+    return pd.read_parquet(found)
+
+
+def calibrate_final(study: Study, params: dict) -> dict:
+    """The final model's calibration on its validation scores only, written to
+    ``models/<study>/threshold.json``."""
+    calibration = calibrate(trained_scores(scores_path(study.name, "val", None), study),
+                            study.params(params, "calibrate"))
     write_json(study.model_dir / "threshold.json", calibration, digits=None)
     return calibration
 
 
-def single_model(study: Study, params: dict) -> TestScores:
-    """The study's model scores its test split; its calibrated threshold decides (one fold)."""
-    calibration = calibrate_final(study, params)
+def scores_path(name: str, split: str, seed: int | None) -> Path:
+    """Where a model's scores of ``split`` are: the study's own, or seed member ``seed``'s."""
+    if seed is None:
+        return paths.SCORES / name / f"{split}.parquet"
+    return paths.member_scores(name, seed, split)
+
+
+def single_model(study: Study, params: dict, seed: int | None = None) -> TestScores:
+    """The study's model (or its seed member ``seed``) scores its test split; its calibrated
+    threshold decides (one fold)."""
+    if seed is None:
+        calibration = calibrate_final(study, params)
+    else:
+        calibration = calibrate(trained_scores(scores_path(study.name, "val", seed), study),
+                                study.params(params, "calibrate"))
     objective = study.make_objective()
-    samples, classes, counts = score_test(study, params, objective)
+    samples, classes, counts = score_test(study, params, objective, seed)
     units = aggregate_units(samples, calibration["aggregate"])
     return TestScores(samples, units, objective, calibration, classes, counts, objective.score_name,
                       folds=[fold_summary(1, objective, calibration, units)])
 
 
-def out_of_fold(study: Study, params: dict) -> TestScores:
+def out_of_fold(study: Study, params: dict, seed: int | None = None) -> TestScores:
     """Every fold's test scores, each fold calibrated on its own validation scores, pooled
-    as margins to the fold's threshold (``pipeline/cross_validation.py``)."""
+    as margins to the fold's threshold (``pipeline/cross_validation.py``): the folds'
+    models', or their seed member ``seed``'s."""
     scores: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
     classes: set[tuple[str, ...]] = set()
     for k in fold_numbers(study.dataset):
         fold = study.fold(k)
-        found = [paths.SCORES / fold.name / f"{split}.parquet" for split in ("val", "test")]
+        found = [scores_path(fold.name, split, seed) for split in ("val", "test")]
         for path in [*found, fold.model_dir / "model.pt"]:
             if not path.is_file():
                 raise PipelineError(f"fold {k} has not been trained (run `pipeline train "
@@ -196,6 +233,29 @@ def out_of_fold(study: Study, params: dict) -> TestScores:
                       folds=pooled.folds)
 
 
+def seed_spread(study: Study, params: dict) -> dict:
+    """Each of ``SEED_FIGURES`` for every seed member evaluated alone, with their mean and
+    standard deviation (ddof 1); empty for a study of one seed."""
+    seeds = study.params(params, "train")["seeds"]
+    if len(seeds) < 2:
+        return {}
+    cfg = study.params(params, "evaluate")
+    by_seed = {}
+    for seed in seeds:
+        evaluated = out_of_fold if study.cross_validated else single_model
+        scored = evaluated(study, params, seed)
+        metrics, _ = scored.objective.assess(scored.units, scored.samples, scored.calibration, cfg,
+                                             scored.classes, study.type_columns, study.bootstrap_group)
+        by_seed[str(seed)] = {k: metrics["test"][k] for k in SEED_FIGURES if k in metrics["test"]}
+        log.info("%s: seed %d alone: %s", study.name, seed,
+                 "  ".join(f"{k} {v:.4f}" for k, v in by_seed[str(seed)].items()))
+    names = tuple(by_seed[str(seeds[0])])
+    stats = spread(list(by_seed.values()), names)
+    return {"seeds": seeds, "by_seed": by_seed,
+            **{f"{name}_seed_{stat}": stats[f"{name}_{key}"] for name in names
+               for stat, key in (("mean", "mean"), ("sd", "std"))}}
+
+
 def command(name: str = typer.Argument(..., metavar="study", help="study name, e.g. hls_ae")) -> None:
     """Calibrate STUDY's threshold on validation, evaluate it on test: metrics, plots, figures."""
     started = time.monotonic()
@@ -217,6 +277,8 @@ def command(name: str = typer.Argument(..., metavar="study", help="study name, e
     metrics, by_type = scored.objective.assess(units, samples, calibration, cfg, classes,
                                                study.type_columns, study.bootstrap_group)
     metrics.update(scored.extra, data=scored.counts)
+    if seeds := seed_spread(study, params):
+        metrics["seed_spread"] = seeds
     y, predicted = units["label"].to_numpy().astype(int), scored.objective.decide(units, calibration)
     abnormal = units.assign(label=(y != 0).astype(int))
     plot_dir, figure_dir = paths.METRICS / name, paths.figures(name)

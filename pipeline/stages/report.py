@@ -119,17 +119,24 @@ def noise_cell(noise: TrainingNoise | None, name: str) -> str:
     return "not measured" if sd is None else f"{sd:.3f} ({noise.runs} runs)"
 
 
+def members_cell(headline: dict, name: str) -> str:
+    """How many seed members the study's model averages, and the headline metric's sd over
+    them evaluated alone (train.seeds)."""
+    sd = headline.get(f"{name}_seed_sd")
+    return str(headline.get("seeds", 1)) + ("" if sd is None else f" (sd {sd:.3f})")
+
+
 def summary_rows(entries: list[dict]) -> list[list[str]]:
     rows = []
     for e in entries:
         name, value, interval = primary(e)
         rows.append([e["study"].name, name, fmt(value), interval, noise_cell(e["noise"], name),
-                     e["notes"].goal, data_summary(e["data"])])
+                     members_cell(e["headline"], name), e["notes"].goal, data_summary(e["data"])])
     return rows
 
 
-SUMMARY_HEADER = ["study", "headline metric", "value", "95% interval", "seed sd", "goal",
-                  "units used"]
+SUMMARY_HEADER = ["study", "headline metric", "value", "95% interval", "seed sd", "seed members",
+                  "goal", "units used"]
 
 
 # ---------------------------------------------------------------- markdown

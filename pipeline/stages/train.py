@@ -27,6 +27,7 @@ from pipeline.errors import PipelineError
 from pipeline.splitting import grouped_folds
 from pipeline.io import read_json, write_csv, write_parquet
 from pipeline.models import build
+from pipeline.models.ensemble import SeedEnsemble
 from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.studies import Samples, Study, fold_numbers, get_study
@@ -98,16 +99,17 @@ def fit_model(study: Study, params: dict, train_set: Samples, val_set: Samples,
 
 
 def cross_fitted_scores(study: Study, params: dict, cfg: TrainConfig, training_side: Samples,
-                        inner_folds: int, epochs: int) -> pd.DataFrame:
+                        inner_folds: int, epochs: int, deal_seed: int) -> pd.DataFrame:
     """Scores of every training-side unit (train and validation, unscaled) by an inner model
-    that did not train on its group: the groups are dealt to ``inner_folds`` folds, and
-    inner model j trains on the others for ``epochs`` epochs (the outer model's kept one),
-    a fixed schedule, so that nothing is chosen on the units it scores. A threshold from
-    these scores rests on every training-side group rather than on the few that
-    validation holds; no test unit is among them."""
+    that did not train on its group: the groups are dealt to ``inner_folds`` folds (by
+    ``deal_seed``, one dealing for every seed member), and inner model j trains on the
+    others for ``epochs`` epochs (the outer model's kept one), a fixed schedule, so that
+    nothing is chosen on the units it scores. A threshold from these scores rests on every
+    training-side group rather than on the few that validation holds; no test unit is
+    among them."""
     group = study.bootstrap_group or "unit"
     try:
-        fold_of = grouped_folds(training_side.meta, inner_folds, cfg.seed, group_column=group,
+        fold_of = grouped_folds(training_side.meta, inner_folds, deal_seed, group_column=group,
                                 stratify=study.group_column or "label")
     except PipelineError as exc:
         raise PipelineError(f"{study.key('train')}.cross_fit = {inner_folds}: {exc} on the "
@@ -127,51 +129,108 @@ def cross_fitted_scores(study: Study, params: dict, cfg: TrainConfig, training_s
     return pd.concat(tables, ignore_index=True)
 
 
-def train(study: Study, params: dict
-          ) -> tuple[torch.nn.Module, pd.DataFrame, dict[str, pd.DataFrame], dict]:
-    """The trained model, its history, its scores of validation (and, for a fold, of test)
-    and what its checkpoint keeps. With ``train.cross_fit``, the validation scores also hold
-    the cross-fitted scores of the whole training side (``cross_fitted_scores``, rows with
-    ``inner_fold`` > 0; the model's own have 0), and calibration reads those."""
-    scored = ["val", "test"] if study.manifest_column.startswith("fold") else ["val"]
-    data = study.samples(["train", *scored], params)
+@dataclass
+class Member:
+    """One seed's trained model and its scores of validation (and, for a fold, of test)."""
+
+    seed: int
+    fitted: Fitted
+    scores: dict[str, pd.DataFrame]
+
+
+def train_member(study: Study, params: dict, data: dict[str, Samples], cfg: TrainConfig,
+                 deal_seed: int) -> Member:
+    """One member trained with ``cfg.seed``; ``data`` is its own (the fit scales it in place).
+    With ``train.cross_fit``, the validation scores also hold the cross-fitted scores of
+    the whole training side (``cross_fitted_scores``, rows with ``inner_fold`` > 0; the
+    model's own have 0), and calibration reads those."""
     train_set, val_set = data["train"], data["val"]
-    train_cfg = study.params(params, "train")
-    cfg = TrainConfig.from_params(train_cfg)
+    inner_folds = study.params(params, "train").get("cross_fit")
     # copied before the fit scales the loaded sets in place: the inner models fit their own scalers
-    training_side = Samples.concat([train_set, val_set]) if train_cfg.get("cross_fit") else None
+    training_side = Samples.concat([train_set, val_set]) if inner_folds else None
     fitted = fit_model(study, params, train_set, val_set, cfg)
     model, objective = fitted.model, fitted.objective
     device = resolve_device(cfg.device)
     scores = {"val": objective.score_table(predict_scores(model, objective, val_set.x, device), val_set.meta)}
     if training_side is not None:
-        cross_fitted = cross_fitted_scores(study, params, cfg, training_side, train_cfg["cross_fit"],
-                                           kept_epoch(fitted.history, cfg))
+        cross_fitted = cross_fitted_scores(study, params, cfg, training_side, inner_folds,
+                                           kept_epoch(fitted.history, cfg), deal_seed)
         scores["val"] = pd.concat([scores["val"].assign(inner_fold=0), cross_fitted], ignore_index=True)
     if "test" in data:
         x_test = fitted.scaler.transform(data["test"].x, in_place=True)
         scores["test"] = objective.score_table(predict_scores(model, objective, x_test, device),
                                                data["test"].meta)
+    return Member(cfg.seed, fitted, scores)
+
+
+def own_copy(data: dict[str, Samples]) -> dict[str, Samples]:
+    return {split: part.take(np.arange(len(part.x))) for split, part in data.items()}
+
+
+def ensemble(study: Study, trained: list[Member]
+             ) -> tuple[torch.nn.Module, str, dict, pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The study's model from its members (one member: itself), its name, arguments,
+    training history (a ``seed`` column when there are several) and scores."""
+    first = trained[0].fitted
+    if len(trained) == 1:
+        return first.model, first.model_name, first.model_kwargs, first.history, trained[0].scores
+    objective = first.objective
+    seeds = [m.seed for m in trained]
+    scales = [objective.member_scale(m.scores["val"]) for m in trained]
+    kwargs = {"member": first.model_name, "member_kwargs": first.model_kwargs, "seeds": seeds,
+              "scales": scales}
+    model = SeedEnsemble.of([m.fitted.model for m in trained], **kwargs)
+    scores = {split: objective.ensemble_table([m.scores[split] for m in trained], scales)
+              for split in trained[0].scores}
+    history = pd.concat([m.fitted.history.assign(seed=m.seed) for m in trained], ignore_index=True)
+    log.info("%s: the ensemble of seeds %s (score scales %s)", study.name, seeds,
+             ", ".join(f"{s:.4g}" for s in scales))
+    return model, "seed_ensemble", kwargs, history, scores
+
+
+def train(study: Study, params: dict
+          ) -> tuple[torch.nn.Module, pd.DataFrame, dict[str, pd.DataFrame], dict, list[Member]]:
+    """The trained model (the ensemble of one member per ``train.seeds``), its history,
+    its scores of validation (and, for a fold, of test), what its checkpoint keeps, and
+    the members."""
+    configs = TrainConfig.per_seed(study.params(params, "train"))
+    if len(configs) > 1 and not study.thresholded:
+        raise PipelineError(f"{study.key('train')}.seeds: {study.name} has no threshold, and its "
+                            "figures are one model's: give it one seed")
+    scored = ["val", "test"] if study.manifest_column.startswith("fold") else ["val"]
+    data = study.samples(["train", *scored], params)
+    trained = []
+    for i, cfg in enumerate(configs, 1):
+        if len(configs) > 1:
+            log.info("%s: seed %d (member %d/%d)", study.name, cfg.seed, i, len(configs))
+        own = data if i == len(configs) else own_copy(data)  # the last member may scale the loaded sets
+        trained.append(train_member(study, params, own, cfg, deal_seed=configs[0].seed))
+    model, model_name, model_kwargs, history, scores = ensemble(study, trained)
+    fitted = trained[0].fitted
     checkpoint_extra = {
         "scaler": fitted.scaler.state(), "objective": study.objective, "study": study.name,
-        "classes": list(train_set.classes),
+        "classes": list(data["train"].classes),
         # the settings the features were made with: `pipeline predict` makes a new file's alike
         "features": read_json(paths.feature_settings(study.dataset)),
     }
-    return model, fitted.history, scores, {
-        "model_name": fitted.model_name, "model_kwargs": fitted.model_kwargs, **checkpoint_extra,
-    }
+    return model, history, scores, {
+        "model_name": model_name, "model_kwargs": model_kwargs, **checkpoint_extra,
+    }, trained
 
 
 def train_and_write(study: Study, params: dict) -> None:
-    """Train ``study``'s model and write its checkpoint, curves and scores."""
-    model, history, scores, info = train(study, params)
+    """Train ``study``'s model and write its checkpoint, curves and scores, and each seed
+    member's scores (``<scores>/seeds/<seed>/``, what evaluate's seed spreads read)."""
+    model, history, scores, info, trained = train(study, params)
     save_checkpoint(study.model_dir / "model.pt", info.pop("model_name"), info.pop("model_kwargs"),
                     model, **info)
     write_csv(paths.METRICS / study.name / "history.csv", history)
     plots.training_curves(history, paths.figures(study.name) / "training_curves.png", study.name)
     for split, frame in scores.items():
         write_parquet(paths.SCORES / study.name / f"{split}.parquet", frame)
+    for member in trained:
+        for split, frame in member.scores.items():
+            write_parquet(paths.member_scores(study.name, member.seed, split), frame)
 
 
 def members(study: Study, fold: int | None) -> list[Study]:

@@ -50,7 +50,7 @@ def _image_samples(rows: pd.DataFrame, images: dict[str, np.ndarray], y: np.ndar
 def _limited(split: str, rows: pd.DataFrame, train_cfg: dict) -> pd.DataFrame:
     """Training and validation images capped by ``train_images`` / ``val_images`` (CI time)."""
     limit = train_cfg.get(f"{split}_images") if split in ("train", "val") else None
-    return _at_most(rows, limit, train_cfg["seed"])
+    return _at_most(rows, limit, train_cfg["seeds"][0])  # one subset for every member
 
 
 def load_mnist_ae(study: Study, splits: list[str], params: dict) -> dict[str, Samples]:
