@@ -25,7 +25,7 @@ from pipeline.scalers import Scaler
 from pipeline.training import load_checkpoint, predict_scores, save_checkpoint
 from tests.hls_fixture import make_hls_copy
 from tests.project_params import ROOT, project_params
-from tests.test_hls_pipeline import PARAMS as HLS_PARAMS, run_stages
+from tests.test_hls_pipeline import PARAMS as HLS_PARAMS, _invoke, run_stages
 
 
 # ---------------------------------------------------------------- combining members
@@ -121,12 +121,6 @@ SINES = {"generate": {"n_train": 24, "n_val": 8, "n_test": 24, "length": 200},
          "evaluate": {"bootstrap": 50}}
 
 
-def _invoke(*args):
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def _sines_project(root: Path, seeds: list[int]) -> Path:
     params = project_params({"sines": {**SINES, "train": {**SINES["train"], "seeds": seeds}}})
     root.mkdir()
@@ -145,10 +139,9 @@ def sines(tmp_path_factory):
 
 
 def test_a_member_trains_as_it_would_alone(sines):
-    for split in ("val",):
-        alone = sines["one"] / f"data/scores/sines_ae/{split}.parquet"
-        member = sines["two"] / f"data/scores/sines_ae/seeds/0/{split}.parquet"
-        pd.testing.assert_frame_equal(pd.read_parquet(member), pd.read_parquet(alone))
+    alone = sines["one"] / "data/scores/sines_ae/val.parquet"
+    member = sines["two"] / "data/scores/sines_ae/seeds/0/val.parquet"
+    pd.testing.assert_frame_equal(pd.read_parquet(member), pd.read_parquet(alone))
 
 
 def test_the_study_model_is_the_seed_ensemble(sines):
