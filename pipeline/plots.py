@@ -90,14 +90,28 @@ def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, classes: tuple[s
 
 
 def training_curves(history: pd.DataFrame, path: Path, title: str) -> None:
-    """Every curve of ``history`` by epoch; one set per seed where it has a ``seed`` column."""
+    """Every curve of ``history`` by epoch. With a ``seed`` column, one colour per seed and
+    one line style per curve: the legend lists seeds and curves, not every pairing."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    runs = history.groupby("seed", sort=False) if "seed" in history else [(None, history)]
-    for seed, run in runs:
-        for column in [c for c in run.columns if c not in ("epoch", "seed")]:
-            label = column.replace("_", " ") + ("" if seed is None else f", seed {seed}")
-            ax.plot(run["epoch"], run[column], marker="o" if len(run) <= 20 else None,
-                    markersize=3, label=label)
+    columns = [c for c in history.columns if c not in ("epoch", "seed")]
+    names = [c.replace("_", " ") for c in columns]
+    def marker(run: pd.DataFrame) -> str | None:  # points only where there are few epochs
+        return "o" if len(run) <= 20 else None
+
+    if "seed" not in history:
+        for column, name in zip(columns, names, strict=True):
+            ax.plot(history["epoch"], history[column], marker=marker(history), markersize=3, label=name)
+    else:
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        styles = ("-", "--", ":", "-.")
+        for i, (seed, run) in enumerate(history.groupby("seed", sort=False)):
+            colour = colours[i % len(colours)]
+            for j, column in enumerate(columns):
+                ax.plot(run["epoch"], run[column], color=colour, linestyle=styles[j % len(styles)],
+                        marker=marker(run), markersize=3)
+            ax.plot([], [], color=colour, label=f"seed {seed}")
+        for j, name in enumerate(names):
+            ax.plot([], [], color="grey", linestyle=styles[j % len(styles)], label=name)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set(xlabel="epoch", ylabel="loss", title=title)
     ax.legend()

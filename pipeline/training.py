@@ -47,6 +47,9 @@ class TrainConfig:
     select: str = "best"
     monitor: str = "loss"  # loss: lowest validation loss; auroc: highest validation AUROC
     schedule: str = "constant"  # constant or cosine (annealed to 0 over `epochs`)
+    # False: no validation pass after each epoch, for a fixed schedule (``select: last``)
+    # whose curve nobody reads: a cross-fit inner model's (its held-out units choose nothing)
+    curves: bool = True
 
     def __post_init__(self) -> None:
         for key, value, allowed in (("select", self.select, ("best", "last")),
@@ -54,6 +57,8 @@ class TrainConfig:
                                     ("schedule", self.schedule, ("constant", "cosine"))):
             if value not in allowed:
                 raise PipelineError(f"train.{key} must be one of {allowed}, got {value!r}")
+        if not self.curves and self.select != "last":
+            raise ValueError("a run without validation curves cannot select its best epoch")
 
     @classmethod
     def per_seed(cls, section: dict[str, Any]) -> list[TrainConfig]:
@@ -177,12 +182,13 @@ class EpochProgress:
         self.bar = (tqdm(total=epochs, desc=desc, unit="epoch", mininterval=0.5, dynamic_ncols=True)
                     if sys.stderr.isatty() else None)
 
-    def epoch(self, epoch: int, train_loss: float, val_loss: float) -> None:
+    def epoch(self, epoch: int, train_loss: float, val_loss: float | None) -> None:
+        val = "" if val_loss is None else f"{val_loss:.5g}"
         if self.bar is None:
-            log.info("%s: epoch %d/%d  train loss %.5g  val loss %.5g", self.desc, epoch,
-                     self.epochs, train_loss, val_loss)
+            log.info("%s: epoch %d/%d  train loss %.5g%s", self.desc, epoch, self.epochs,
+                     train_loss, val and f"  val loss {val}")
             return
-        self.bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}", refresh=False)
+        self.bar.set_postfix(train=f"{train_loss:.4g}", **({"val": val} if val else {}), refresh=False)
         self.bar.update(1)
 
     def close(self) -> None:
@@ -243,13 +249,16 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
             seen += len(xb)
         if schedule is not None:
             schedule.step()
-        val_loss = mean_loss(model, objective, *val, device, cfg.batch_size)
-        history.append({"epoch": epoch, "train_loss": total / seen, "val_loss": val_loss})
-        if cfg.monitor == "auroc":
-            history[-1]["val_auroc"] = validation_auroc(model, objective, val, device)
-        progress.epoch(epoch, history[-1]["train_loss"], val_loss)
-        quality = history[-1]["val_auroc"] if cfg.monitor == "auroc" else -val_loss
-        if quality > best or cfg.select == "last":
+        history.append({"epoch": epoch, "train_loss": total / seen})
+        if cfg.curves:
+            history[-1]["val_loss"] = mean_loss(model, objective, *val, device, cfg.batch_size)
+            if cfg.monitor == "auroc":
+                history[-1]["val_auroc"] = validation_auroc(model, objective, val, device)
+        progress.epoch(epoch, history[-1]["train_loss"], history[-1].get("val_loss"))
+        if cfg.select == "last":  # the model as it ends is the one kept: nothing to copy
+            continue
+        quality = history[-1]["val_auroc"] if cfg.monitor == "auroc" else -history[-1]["val_loss"]
+        if quality > best:
             best, best_epoch = quality, epoch
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= cfg.patience:
@@ -258,7 +267,11 @@ def fit(model: nn.Module, objective, train: tuple[np.ndarray, np.ndarray],
                      cfg.monitor, abs(best), best_epoch)
             break
     progress.close()
-    model.load_state_dict(best_state)
+    if cfg.select == "best":
+        if best_state is None:
+            raise PipelineError(f"no epoch had a finite validation {cfg.monitor}: nothing to keep "
+                                "(a diverging run? lower train.lr)")
+        model.load_state_dict(best_state)
     return model, pd.DataFrame(history)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.metrics import SEED_FIGURES
 from pipeline.params import dataset_entry, lookup, study_entry
 
 NOISE_FILE = Path("reports/seed_noise.json")
@@ -60,7 +61,7 @@ class TrainingNoise:
 
         sd = self.sd.get(figure)
         if sd is None and (spread := SEED_SPREAD.fullmatch(figure)):
-            sd = self.sd.get(SHORT_NAMES.get(spread[1], spread[1]))
+            sd = self.sd.get(FULL_NAMES.get(spread[1], spread[1]))
         if sd is None or self.runs < 2:
             return None
         return float(student_t.ppf((1 + level) / 2, self.runs - 1) * sd * math.sqrt(2))
@@ -70,7 +71,7 @@ MISSING = object()
 # a seed spread's figures (evaluate's <figure>_seed_mean and _seed_sd, over a study's seed
 # members) move with the kernels by about as much as their figure does
 SEED_SPREAD = re.compile(r"(.+)_seed_(?:mean|sd)")
-SHORT_NAMES = {"sens": "sensitivity", "spec": "specificity"}
+FULL_NAMES = {short: name for name, short in SEED_FIGURES.items()}
 
 
 def _leaves(node: Any, prefix: str) -> dict[str, Any]:

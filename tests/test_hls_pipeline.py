@@ -100,6 +100,19 @@ def test_stage_outputs(project):
         part["group_overlap"] == part["sha256_overlap"] == 0 for part in audit["by_partition"].values())
 
 
+def test_the_loader_gives_each_split_its_own_row_major_array(project, monkeypatch):
+    """Row-major: a training batch is a block of rows (pandas hands over column-major);
+    its own: the fit scales it in place."""
+    from pipeline.params import load_params
+    from pipeline.studies import get_study
+
+    monkeypatch.chdir(project)
+    params = load_params()
+    data = get_study("hls_ae", fold=1, params=params).samples(["train", "val"], params)
+    for part in data.values():
+        assert part.x.flags["C_CONTIGUOUS"] and part.x.flags["OWNDATA"] and part.x.flags["WRITEABLE"]
+
+
 def test_cross_fitted_thresholds_rest_on_the_whole_training_side_and_never_on_test(project):
     manifest = pd.read_parquet(project / "data/splits/hls-cmds.parquet")
     folds = json.loads((project / "metrics/hls_ae/folds.json").read_text())

@@ -206,3 +206,20 @@ def test_cross_validated_members_pool_alone_and_predict_uses_the_ensemble(tmp_pa
     result = _invoke("predict", "--study", "hls_ae", "--json", f"data/raw/hls-cmds/{record}.wav")
     assert json.loads(result.stdout)["results"][0]["score"] == pytest.approx(
         scores.loc[scores["unit"] == record, "score"].mean(), rel=1e-5)
+
+
+def test_training_curves_of_several_seeds_list_each_seed_and_each_curve_once(tmp_path, monkeypatch):
+    """A colour per seed and a line style per curve: 2 + 2 legend entries, not 2 x 2."""
+    from pipeline import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
+    history = pd.DataFrame({"epoch": [1, 2, 1, 2], "train_loss": [0.4, 0.3, 0.5, 0.2],
+                            "val_loss": [0.45, 0.35, 0.5, 0.3], "seed": [42, 42, 1, 1]})
+    plots.training_curves(history, tmp_path / "curves.png", "study")
+    ax = drawn["fig"].axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["seed 42", "seed 1", "train loss",
+                                                                   "val loss"]
+    drawn_lines = [line for line in ax.get_lines() if len(line.get_xdata())]
+    assert len({line.get_color() for line in drawn_lines}) == 2  # one per seed
+    assert len({line.get_linestyle() for line in drawn_lines}) == 2  # one per curve

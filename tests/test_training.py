@@ -63,6 +63,34 @@ def test_kept_epoch_names_the_epoch_whose_weights_fit_kept():
     assert kept_epoch(history, replace(CFG, select="last")) == len(history)
 
 
+def test_a_fixed_schedule_without_curves_trains_the_same_model_without_validation_passes():
+    """A cross-fit inner model (``curves=False``) skips the per-epoch validation pass, which
+    chooses nothing under ``select: last``: the same weights and training losses, no curve."""
+    fixed = replace(CFG, epochs=6, select="last")
+    runs = []
+    for cfg in (fixed, replace(fixed, curves=False)):
+        torch.manual_seed(cfg.seed)
+        runs.append(fit(build("mlp_ae", input_dim=6, hidden=8, latent=2), Reconstruction(), *_data(), cfg))
+    (with_curves, h1), (without, h2) = runs
+    assert list(h1.columns) == ["epoch", "train_loss", "val_loss"]
+    assert list(h2.columns) == ["epoch", "train_loss"] and len(h2) == 6
+    assert h2.equals(h1[["epoch", "train_loss"]])
+    for a, b in zip(with_curves.state_dict().values(), without.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="cannot select its best epoch"):
+        replace(CFG, curves=False)
+
+
+def test_a_run_whose_validation_loss_is_never_finite_is_an_error_not_a_model():
+    class Diverged(Reconstruction):
+        def loss(self, model, x, y):  # finite while training, NaN when validating
+            return super().loss(model, x, y) * (1.0 if model.training else float("nan"))
+
+    torch.manual_seed(CFG.seed)
+    with pytest.raises(PipelineError, match="no epoch had a finite validation loss"):
+        fit(build("mlp_ae", input_dim=6, hidden=8, latent=2), Diverged(), *_data(), CFG)
+
+
 def test_minmax_scaler_uses_training_range():
     scaler = Scaler("minmax").fit(np.array([[0.0, 10.0], [2.0, 10.0]], np.float32))
     out = scaler.transform(np.array([[1.0, 10.0], [4.0, 11.0]], np.float32))

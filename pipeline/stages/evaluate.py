@@ -44,7 +44,7 @@ from sklearn.metrics import classification_report
 
 from pipeline.calibration import calibrate
 from pipeline import evaluations, paths, plots
-from pipeline.metrics import aggregate_units, per_group_metrics, pr_table, roc_table
+from pipeline.metrics import SEED_FIGURES, aggregate_units, per_group_metrics, pr_table, roc_table
 from pipeline.unit_scores import write_unit_scores
 from pipeline.cross_validation import fold_summary, pool, spread
 from pipeline.errors import PipelineError
@@ -74,9 +74,6 @@ _SHORT = {"auroc_ci_low": "auroc_lo", "auroc_ci_high": "auroc_hi", "sensitivity_
           "sensitivity_ci_high": "sens_hi", "specificity_ci_low": "spec_lo",
           "specificity_ci_high": "spec_hi", "specificity_target": "spec_target",
           "auroc_mean": "cv_auroc_mean", "auroc_std": "cv_auroc_std"}
-# the figures whose spread over seed members evaluate reports (those a study has), by short name
-SEED_FIGURES = {"auroc": "auroc", "sensitivity": "sens", "specificity": "spec",
-                "icbhi_score": "icbhi_score"}
 
 
 def headline(study: Study, metrics: dict) -> dict:
@@ -239,12 +236,12 @@ def seed_spread(study: Study, params: dict) -> dict:
     seeds = study.params(params, "train")["seeds"]
     if len(seeds) < 2:
         return {}
-    cfg = study.params(params, "evaluate")
+    points = {**study.params(params, "evaluate"), "bootstrap": 0}  # point figures, no intervals
+    evaluated = out_of_fold if study.cross_validated else single_model
     by_seed = {}
     for seed in seeds:
-        evaluated = out_of_fold if study.cross_validated else single_model
         scored = evaluated(study, params, seed)
-        metrics, _ = scored.objective.assess(scored.units, scored.samples, scored.calibration, cfg,
+        metrics, _ = scored.objective.assess(scored.units, scored.samples, scored.calibration, points,
                                              scored.classes, study.type_columns, study.bootstrap_group)
         by_seed[str(seed)] = {k: metrics["test"][k] for k in SEED_FIGURES if k in metrics["test"]}
         log.info("%s: seed %d alone: %s", study.name, seed,

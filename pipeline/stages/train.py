@@ -115,7 +115,7 @@ def cross_fitted_scores(study: Study, params: dict, cfg: TrainConfig, training_s
         raise PipelineError(f"{study.key('train')}.cross_fit = {inner_folds}: {exc} on the "
                             f"training side of {study.name} (lower it, or 0 to calibrate on "
                             "validation alone)") from exc
-    fixed = replace(cfg, epochs=epochs, select="last")
+    fixed = replace(cfg, epochs=epochs, select="last", curves=False)
     tables = []
     for j in range(1, inner_folds + 1):
         held = fold_of == j
