@@ -34,11 +34,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import typer
 from sklearn.metrics import classification_report
 
@@ -101,13 +104,19 @@ def plural(noun: str) -> str:
     return noun if noun.endswith("s") else f"{noun}s"
 
 
-def score_test(study: Study, params: dict, objective: Objective, seed: int | None = None
-               ) -> tuple[pd.DataFrame, tuple[str, ...], dict]:
-    """Per-sample test scores by ``objective`` next to their metadata, the class names and
-    the data counts: the model's, or its seed member ``seed``'s."""
+@dataclass
+class TestSet:
+    """The test split scored once: per-sample scores next to their metadata, the model's
+    (key None) and, for a seed ensemble, each seed member's; the class names; data counts."""
+    scores: dict[int | None, pd.DataFrame]
+    classes: tuple[str, ...]
+    counts: dict
+
+
+def score_test(study: Study, params: dict, objective: Objective) -> TestSet:
+    """The model's test scores by ``objective``; a seed ensemble's members each score once,
+    and the ensemble's scores are theirs combined (what ``predict_scores`` gives)."""
     model, checkpoint = load_checkpoint(study.model_dir / "model.pt", study.name)
-    if seed is not None and isinstance(model, SeedEnsemble):
-        model = model.members[model.seeds.index(seed)]
     data = study.samples(["train", "val", "test"], params)
     test = data["test"]
     trained_on = tuple(checkpoint.get("classes", test.classes))
@@ -118,8 +127,16 @@ def score_test(study: Study, params: dict, objective: Objective, seed: int | Non
     x = Scaler.from_state(checkpoint["scaler"]).transform(test.x, in_place=True)  # test.x is ours
     log.info("%s: scoring %d test samples (%d %s) on %s", study.name, len(x),
              test.meta["unit"].nunique(), plural(study.unit), device.type)
-    scores = predict_scores(model.to(device), objective, x, device)
-    return objective.score_table(scores, test.meta), tuple(test.classes), data_counts(data)
+
+    def scored(member: torch.nn.Module) -> pd.DataFrame:
+        return objective.score_table(predict_scores(member.to(device), objective, x, device), test.meta)
+
+    if isinstance(model, SeedEnsemble):
+        members = {seed: scored(member) for seed, member in zip(model.seeds, model.members, strict=True)}
+        scores = {None: objective.ensemble_table(list(members.values()), model.scales), **members}
+    else:
+        scores = {None: scored(model)}
+    return TestSet(scores, tuple(test.classes), data_counts(data))
 
 
 def breakdown(y: np.ndarray, predicted: np.ndarray, groups: pd.Series) -> dict:
@@ -183,19 +200,19 @@ def scores_path(name: str, split: str, seed: int | None) -> Path:
     return paths.member_scores(name, seed, split)
 
 
-def single_model(study: Study, params: dict, seed: int | None = None) -> TestScores:
-    """The study's model (or its seed member ``seed``) scores its test split; its calibrated
-    threshold decides (one fold)."""
+def single_model(study: Study, params: dict, tested: TestSet, seed: int | None = None) -> TestScores:
+    """The study's model (or its seed member ``seed``) on its ``tested`` split, decided by
+    its calibrated threshold (one fold)."""
     if seed is None:
         calibration = calibrate_final(study, params)
     else:
         calibration = calibrate(trained_scores(scores_path(study.name, "val", seed), study),
                                 study.params(params, "calibrate"))
     objective = study.make_objective()
-    samples, classes, counts = score_test(study, params, objective, seed)
+    samples = tested.scores[seed]
     units = aggregate_units(samples, calibration["aggregate"])
-    return TestScores(samples, units, objective, calibration, classes, counts, objective.score_name,
-                      folds=[fold_summary(1, objective, calibration, units)])
+    return TestScores(samples, units, objective, calibration, tested.classes, tested.counts,
+                      objective.score_name, folds=[fold_summary(1, objective, calibration, units)])
 
 
 def out_of_fold(study: Study, params: dict, seed: int | None = None) -> TestScores:
@@ -230,17 +247,16 @@ def out_of_fold(study: Study, params: dict, seed: int | None = None) -> TestScor
                       folds=pooled.folds)
 
 
-def seed_spread(study: Study, params: dict) -> dict:
-    """Each of ``SEED_FIGURES`` for every seed member evaluated alone, with their mean and
-    standard deviation (ddof 1); empty for a study of one seed."""
+def seed_spread(study: Study, params: dict, evaluated: Callable[[int | None], TestScores]) -> dict:
+    """Each of ``SEED_FIGURES`` for every seed member, ``evaluated`` alone, with their mean
+    and standard deviation (ddof 1); empty for a study of one seed."""
     seeds = study.params(params, "train")["seeds"]
     if len(seeds) < 2:
         return {}
     points = {**study.params(params, "evaluate"), "bootstrap": 0}  # point figures, no intervals
-    evaluated = out_of_fold if study.cross_validated else single_model
     by_seed = {}
     for seed in seeds:
-        scored = evaluated(study, params, seed)
+        scored = evaluated(seed)
         metrics, _ = scored.objective.assess(scored.units, scored.samples, scored.calibration, points,
                                              scored.classes, study.type_columns, study.bootstrap_group)
         by_seed[str(seed)] = {k: metrics["test"][k] for k in SEED_FIGURES if k in metrics["test"]}
@@ -265,16 +281,17 @@ def command(name: str = typer.Argument(..., metavar="study", help="study name, e
         return
     if study.cross_validated:
         calibrate_final(study, params)  # the final model's, for predict; the folds' decide here
-        scored = out_of_fold(study, params)
+        evaluated = partial(out_of_fold, study, params)
     else:
-        scored = single_model(study, params)
+        evaluated = partial(single_model, study, params, score_test(study, params, study.make_objective()))
+    scored = evaluated(None)
     samples, units, calibration, classes = scored.samples, scored.units, scored.calibration, scored.classes
     cfg = study.params(params, "evaluate")
     log.info("%s: metrics, with %d-resample intervals", name, cfg["bootstrap"])
     metrics, by_type = scored.objective.assess(units, samples, calibration, cfg, classes,
                                                study.type_columns, study.bootstrap_group)
     metrics.update(scored.extra, data=scored.counts)
-    if seeds := seed_spread(study, params):
+    if seeds := seed_spread(study, params, evaluated):
         metrics["seed_spread"] = seeds
     y, predicted = units["label"].to_numpy().astype(int), scored.objective.decide(units, calibration)
     abnormal = units.assign(label=(y != 0).astype(int))
