@@ -20,10 +20,6 @@ from pipeline.bootstrap import percentile_interval, resample_weights, resampled_
 
 log = logging.getLogger(__name__)
 PAUC_MAX_FPR = 0.1
-# the test figures whose spread over a study's seed members evaluate reports (those the
-# study has), by their short headline names: `<short>_seed_mean` and `<short>_seed_sd`
-SEED_FIGURES = {"auroc": "auroc", "sensitivity": "sens", "specificity": "spec",
-                "icbhi_score": "icbhi_score"}
 
 
 def _both_classes(y_true: np.ndarray) -> bool:

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.metrics import SEED_FIGURES
 from pipeline.params import dataset_entry, lookup, study_entry
 
 NOISE_FILE = Path("reports/seed_noise.json")
@@ -68,6 +67,10 @@ class TrainingNoise:
 
 
 MISSING = object()
+# the test figures whose spread over a study's seed members evaluate reports (those the
+# study has), by their short headline names: `<short>_seed_mean` and `<short>_seed_sd`
+SEED_FIGURES = {"auroc": "auroc", "sensitivity": "sens", "specificity": "spec",
+                "icbhi_score": "icbhi_score"}
 # a seed spread's figures (evaluate's <figure>_seed_mean and _seed_sd, over a study's seed
 # members) move with the kernels by about as much as their figure does
 SEED_SPREAD = re.compile(r"(.+)_seed_(?:mean|sd)")

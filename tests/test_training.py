@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from pipeline.models import build
 from pipeline.objectives import Classification, Reconstruction
 from pipeline.scalers import Scaler
 from pipeline.training import (
-    TrainConfig, fit, kept_epoch, predict_scores, save_checkpoint, validation_auroc,
+    TrainConfig, fit, kept_epoch, predict_scores, save_checkpoint, stalled, validation_auroc,
 )
 
 CFG = TrainConfig(epochs=15, batch_size=8, lr=1e-2, patience=3, seed=5, device="cpu")
@@ -77,7 +78,7 @@ def test_a_fixed_schedule_without_curves_trains_the_same_model_without_validatio
     assert h2.equals(h1[["epoch", "train_loss"]])
     for a, b in zip(with_curves.state_dict().values(), without.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    with pytest.raises(ValueError, match="cannot select its best epoch"):
+    with pytest.raises(PipelineError, match="cannot select its best epoch"):
         replace(CFG, curves=False)
 
 
@@ -150,3 +151,19 @@ def test_band_norm_removes_a_constant_offset_per_band():
     x = torch.randn(2, 1, 8, 8)
     offset = torch.linspace(-20, 20, 8).view(1, 1, 8, 1)  # a device's response: dB per band
     assert torch.allclose(model(x), model(x + offset), atol=1e-5)
+
+
+@pytest.mark.parametrize("losses, expected", [
+    ([0.1145, 0.10833, 0.10833, 0.10833], True),  # mnist_novelty's collapsed seed-1 member
+    ([0.1145, 0.10833, 0.1083301], True),  # moves at the 7th digit only
+    ([0.069, 0.0548, 0.0524], False),  # a training network
+    ([0.069, 0.0548], False),  # too short to tell
+])
+def test_stalled_flags_a_training_loss_that_stops_moving(losses, expected):
+    history = pd.DataFrame({"epoch": range(1, len(losses) + 1), "train_loss": losses})
+    assert stalled(history) is expected
+
+
+def test_a_training_network_is_not_stalled():
+    _, history = _train()
+    assert len(history) >= 3 and not stalled(history)

@@ -41,13 +41,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import typer
 from sklearn.metrics import classification_report
 
 from pipeline.calibration import calibrate
 from pipeline import evaluations, paths, plots
-from pipeline.metrics import SEED_FIGURES, aggregate_units, per_group_metrics, pr_table, roc_table
+from pipeline.metrics import aggregate_units, per_group_metrics, pr_table, roc_table
 from pipeline.unit_scores import write_unit_scores
 from pipeline.cross_validation import fold_summary, pool, spread
 from pipeline.errors import PipelineError
@@ -57,6 +56,7 @@ from pipeline.scalers import Scaler
 from pipeline.objectives import Objective, ranking
 from pipeline.studies import Samples, Study, fold_numbers, get_study
 from pipeline.models.ensemble import SeedEnsemble
+from pipeline.training_noise import SEED_FIGURES
 from pipeline.training import TrainConfig, load_checkpoint, predict_scores, resolve_device
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def score_test(study: Study, params: dict, objective: Objective) -> TestSet:
     log.info("%s: scoring %d test samples (%d %s) on %s", study.name, len(x),
              test.meta["unit"].nunique(), plural(study.unit), device.type)
 
-    def scored(member: torch.nn.Module) -> pd.DataFrame:
+    def scored(member) -> pd.DataFrame:  # one seed member (a torch module)
         return objective.score_table(predict_scores(member.to(device), objective, x, device), test.meta)
 
     if isinstance(model, SeedEnsemble):

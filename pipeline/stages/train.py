@@ -39,6 +39,7 @@ from pipeline.training import (
     predict_scores,
     resolve_device,
     save_checkpoint,
+    stalled,
 )
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,10 @@ def train_member(study: Study, params: dict, data: dict[str, Samples], cfg: Trai
     # copied before the fit scales the loaded sets in place: the inner models fit their own scalers
     training_side = Samples.concat([train_set, val_set]) if inner_folds else None
     fitted = fit_model(study, params, train_set, val_set, cfg)
+    if stalled(fitted.history):
+        log.warning("%s: seed %d: the training loss stopped moving after epoch 2 (%.5g): this "
+                    "member looks collapsed, and its scores still enter the ensemble", study.name,
+                    cfg.seed, fitted.history["train_loss"].iloc[-1])
     model, objective = fitted.model, fitted.objective
     device = resolve_device(cfg.device)
     scores = {"val": objective.score_table(predict_scores(model, objective, val_set.x, device), val_set.meta)}
