@@ -34,7 +34,7 @@ from pipeline.params import load_params
 from pipeline.scalers import Scaler
 from pipeline.metrics import aggregate_units
 from pipeline.studies import Study, get_study, study_names
-from pipeline.training import load_checkpoint, predict_scores
+from pipeline.training import load_checkpoint, predict_scores, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class Predictor:
         # each reader names its file when it is missing or damaged
         model, checkpoint = load_checkpoint(study.model_dir / "model.pt", study.name)
         calibration = read_calibration(study.model_dir / "threshold.json")
+        resolve_device("cpu")  # evaluate's CPU settings (threads, subnormals): its very scores
         return cls(study, model, checkpoint, calibration)
 
     def score_file(self, path: Path) -> tuple[list[dict], list[dict]]:
