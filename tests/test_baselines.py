@@ -180,3 +180,22 @@ def test_predict_finds_the_device_of_a_model_of_buffers_only():
     model = build("knn_ae", input_dim=3, k=1).fit(torch.zeros(2, 3))
     assert not list(model.parameters())  # a closed-form model: buffers only
     assert Predictor(study=None, model=model, checkpoint={}, calibration={}).model_device.type == "cpu"
+
+
+def test_predict_loads_a_model_with_evaluates_cpu_settings(monkeypatch, tmp_path):
+    """Threads and subnormal flushing are part of a score's bytes: predict sets what
+    evaluate scored with, whatever the process had before."""
+    from types import SimpleNamespace
+
+    from pipeline import predict
+    from pipeline.training import CPU_THREADS
+
+    study = SimpleNamespace(name="s", featurize_file=object(), model_dir=tmp_path)
+    monkeypatch.setattr(predict, "get_study", lambda name: study)
+    monkeypatch.setattr(predict, "load_checkpoint", lambda path, name: (None, {}))
+    monkeypatch.setattr(predict, "read_calibration", lambda path: {})
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(False)
+    predict.Predictor.load("s")
+    assert torch.get_num_threads() == CPU_THREADS
+    assert torch.tensor([1e-323], dtype=torch.float64).item() == 0.0  # a subnormal, flushed
