@@ -196,6 +196,10 @@ def test_predict_loads_a_model_with_evaluates_cpu_settings(monkeypatch, tmp_path
     monkeypatch.setattr(predict, "read_calibration", lambda path: {})
     torch.set_num_threads(1)
     torch.set_flush_denormal(False)
-    predict.Predictor.load("s")
-    assert torch.get_num_threads() == CPU_THREADS
-    assert torch.tensor([1e-323], dtype=torch.float64).item() == 0.0  # a subnormal, flushed
+    try:
+        predict.Predictor.load("s")
+        assert torch.get_num_threads() == CPU_THREADS
+        assert torch.tensor([1e-323], dtype=torch.float64).item() == 0.0  # a subnormal, flushed
+    finally:  # the settings every other test runs with, even when this one fails
+        torch.set_num_threads(CPU_THREADS)
+        torch.set_flush_denormal(True)
